@@ -1,0 +1,205 @@
+"""The one place that fixes how music is represented (``../shared/DESIGN.md`` section 1).
+
+A *phrase* is ``bool[N_BARS, STEPS_PER_BAR, N_PITCHES, N_TRACKS]`` = ``[4, 48, 84, 5]``:
+4 bars of 4/4, 12 steps per beat, MIDI pitches 24..107, tracks in LPD-5 order.
+A *dataset* stacks phrases: ``[N, 4, 48, 84, 5]``.
+
+Everything else in the project (MIDI reading and writing, the model, the live engine) imports its
+constants from here; ``training`` imports this module, never the other way round.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musegan_live.errors import DataFileError
+
+# --- tracks ---------------------------------------------------------------------------------
+TRACK_NAMES: tuple[str, ...] = ("Drums", "Piano", "Guitar", "Bass", "Strings")
+N_TRACKS = len(TRACK_NAMES)
+DRUMS, PIANO, GUITAR, BASS, STRINGS = range(N_TRACKS)
+#: General MIDI program per track when writing MIDI (drums use the kit on channel 10).
+TRACK_PROGRAMS: tuple[int, ...] = (0, 0, 25, 33, 48)
+#: 0-based MIDI channel of the drum track (channel 10 in 1-based numbering).
+DRUM_CHANNEL = 9
+
+# --- time -----------------------------------------------------------------------------------
+BEATS_PER_BAR = 4
+STEPS_PER_BEAT = 12
+STEPS_PER_BAR = STEPS_PER_BEAT * BEATS_PER_BAR  # 48
+N_BARS = 4  # bars per phrase
+STEPS_PER_PHRASE = STEPS_PER_BAR * N_BARS  # 192
+
+# --- MIDI clock (24 PPQN) -------------------------------------------------------------------
+TICKS_PER_BEAT = 24
+TICKS_PER_STEP = TICKS_PER_BEAT // STEPS_PER_BEAT  # 2
+TICKS_PER_BAR = TICKS_PER_BEAT * BEATS_PER_BAR  # 96
+TICKS_PER_SPP_UNIT = 6  # Song Position Pointer counts 16th notes
+STEPS_PER_SPP_UNIT = TICKS_PER_SPP_UNIT // TICKS_PER_STEP  # 3
+
+# --- pitch ----------------------------------------------------------------------------------
+LOWEST_PITCH = 24
+N_PITCHES = 84
+HIGHEST_PITCH = LOWEST_PITCH + N_PITCHES - 1  # 107
+
+PHRASE_SHAPE: tuple[int, int, int, int] = (N_BARS, STEPS_PER_BAR, N_PITCHES, N_TRACKS)
+
+#: Drums are stored as onsets held for this many steps (a 16th note at 12 steps per beat).
+DRUM_NOTE_STEPS = 3
+
+
+def representation_constants() -> dict[str, object]:
+    """The constants a model must agree with, as written into model.yaml and ONNX metadata."""
+    return {
+        "tracks": list(TRACK_NAMES),
+        "n_bars": N_BARS,
+        "steps_per_bar": STEPS_PER_BAR,
+        "steps_per_beat": STEPS_PER_BEAT,
+        "n_pitches": N_PITCHES,
+        "lowest_pitch": LOWEST_PITCH,
+    }
+
+
+def track_index(name: str) -> int:
+    """Index of a track given its name, case-insensitively ('piano' -> 1)."""
+    for index, track_name in enumerate(TRACK_NAMES):
+        if track_name.lower() == name.strip().lower():
+            return index
+    raise ValueError(f"unknown track {name!r}; choose one of {', '.join(TRACK_NAMES)}")
+
+
+def other_tracks(condition_track: int) -> list[int]:
+    """The accompaniment tracks for a condition track, in representation order."""
+    return [t for t in range(N_TRACKS) if t != condition_track]
+
+
+def lpd5_track_for_program(program: int, is_drum: bool) -> int | None:
+    """LPD-5 'max' merge rule: the track a MIDI instrument belongs to, or None if dropped.
+
+    ``program`` is the 0-based General MIDI program number.
+    """
+    if is_drum:
+        return DRUMS
+    if 0 <= program <= 7:
+        return PIANO
+    if 24 <= program <= 31:
+        return GUITAR
+    if 32 <= program <= 39:
+        return BASS
+    if 96 <= program <= 103 or program >= 112:
+        return None
+    return STRINGS
+
+
+# --- phrases <-> long rolls -----------------------------------------------------------------
+def steps_to_phrases(roll_steps: np.ndarray, hop_bars: int = N_BARS) -> np.ndarray:
+    """Cut a song roll ``bool[n_steps, 84, 5]`` into phrases ``bool[N, 4, 48, 84, 5]``.
+
+    Phrases start every ``hop_bars`` bars; a trailing partial phrase is dropped.
+    """
+    if hop_bars < 1:
+        raise ValueError("hop_bars must be >= 1")
+    n_bars_total = roll_steps.shape[0] // STEPS_PER_BAR
+    starts = range(0, n_bars_total - N_BARS + 1, hop_bars)
+    phrases = [
+        roll_steps[b * STEPS_PER_BAR : (b + N_BARS) * STEPS_PER_BAR].reshape(PHRASE_SHAPE)
+        for b in starts
+    ]
+    if not phrases:
+        return np.zeros((0, *PHRASE_SHAPE), dtype=bool)
+    return np.stack(phrases).astype(bool, copy=False)
+
+
+def phrases_to_steps(phrases: np.ndarray) -> np.ndarray:
+    """Join phrases ``[..., 4, 48, 84, T]`` (or one phrase) into ``[n_steps, 84, T]``."""
+    arr = np.asarray(phrases)
+    return arr.reshape(-1, arr.shape[-2], arr.shape[-1])
+
+
+# --- LPD-5 sparse file format ---------------------------------------------------------------
+@dataclass(frozen=True)
+class SparseDataset:
+    """A dataset kept in LPD-5's sparse form: a shape and the coordinates of the true cells.
+
+    ``phrase(i)`` and ``phrases(indices)`` densify only what is asked for, so a 100k-phrase file
+    costs its nonzero count in memory, not ``N * 4 * 48 * 84 * 5`` bytes.
+    """
+
+    shape: tuple[int, ...]
+    nonzero: tuple[np.ndarray, ...]  # one int array per axis, sorted by the first axis
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def _bounds(self, index: int) -> tuple[int, int]:
+        first = self.nonzero[0]
+        return int(np.searchsorted(first, index, "left")), int(np.searchsorted(first, index, "right"))
+
+    def phrase(self, index: int) -> np.ndarray:
+        """Dense ``bool[4, 48, 84, 5]`` phrase number ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"phrase {index} out of range for {len(self)} phrases")
+        lo, hi = self._bounds(index)
+        out = np.zeros(self.shape[1:], dtype=bool)
+        out[tuple(axis[lo:hi] for axis in self.nonzero[1:])] = True
+        return out
+
+    def phrases(self, indices: np.ndarray | list[int]) -> np.ndarray:
+        """Dense ``bool[len(indices), 4, 48, 84, 5]``."""
+        return np.stack([self.phrase(int(i)) for i in indices]) if len(indices) else np.zeros(
+            (0, *self.shape[1:]), dtype=bool
+        )
+
+    def dense(self) -> np.ndarray:
+        """The whole dataset densified (only for small files)."""
+        return self.phrases(np.arange(len(self)))
+
+
+def sparse_from_dense(data: np.ndarray) -> SparseDataset:
+    """Sparse form of a dense boolean dataset ``[N, ...]``."""
+    nonzero = tuple(np.asarray(a, dtype=np.int64) for a in np.asarray(data).nonzero())
+    return SparseDataset(shape=tuple(int(s) for s in data.shape), nonzero=nonzero)
+
+
+def save_sparse_npz(path: str | os.PathLike, data: np.ndarray | SparseDataset) -> None:
+    """Write the LPD-5 sparse format: ``np.savez_compressed(path, shape=..., nonzero=...)``."""
+    sparse = data if isinstance(data, SparseDataset) else sparse_from_dense(data)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nonzero = np.stack(sparse.nonzero) if sparse.nonzero else np.zeros((len(sparse.shape), 0))
+    # Write to a temporary name first so an interrupted save never leaves a truncated file.
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez_compressed(tmp, shape=np.asarray(sparse.shape, dtype=np.int64), nonzero=nonzero)
+    os.replace(tmp, path)
+
+
+def load_sparse_npz(path: str | os.PathLike) -> SparseDataset:
+    """Read an LPD-5 sparse ``.npz`` (``shape``, ``nonzero``) without densifying it."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            shape = tuple(int(s) for s in f["shape"])
+            nonzero_arr = np.asarray(f["nonzero"], dtype=np.int64)
+    except FileNotFoundError as err:
+        raise DataFileError(f"{path}: no such file") from err
+    except (KeyError, ValueError, OSError) as err:
+        raise DataFileError(
+            f"{path}: not an LPD-5 sparse npz (needs arrays 'shape' and 'nonzero'): {err}"
+        ) from err
+    if len(shape) != 5 or tuple(shape[1:]) != PHRASE_SHAPE:
+        raise DataFileError(
+            f"{path}: shape {shape} is not [N, {', '.join(map(str, PHRASE_SHAPE))}] "
+            "(4 bars x 48 steps x 84 pitches x 5 tracks)"
+        )
+    if nonzero_arr.ndim != 2 or nonzero_arr.shape[0] != len(shape):
+        raise DataFileError(f"{path}: 'nonzero' has shape {nonzero_arr.shape}, expected (5, K)")
+    if nonzero_arr.size and (
+        (nonzero_arr < 0).any() or (nonzero_arr.max(axis=1) >= np.asarray(shape)).any()
+    ):
+        raise DataFileError(f"{path}: 'nonzero' indexes outside shape {shape}")
+    order = np.argsort(nonzero_arr[0], kind="stable")
+    nonzero = tuple(nonzero_arr[axis][order] for axis in range(len(shape)))
+    return SparseDataset(shape=shape, nonzero=nonzero)

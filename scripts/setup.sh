@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian/Ubuntu machine for musegan-live: system packages (JACK, a MIDI clock
+# master, MMA for the corpus builder), a virtual environment in .venv, and the package itself.
+#   scripts/setup.sh          runtime + training + test tools
+# Re-running is cheap: each step is skipped when it is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for cmd in jackd:jackd2 jack_midi_clock:jack-midi-clock mma:mma; do
+    command -v "${cmd%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd##*:}")
+done
+if ((${#need_apt[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing system packages: ${need_apt[*]}"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${need_apt[@]}" libjack-jackd2-0 >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv"
+    "$python" -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+stamp=.venv/.musegan-live-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing Python packages into .venv"
+    python -m pip install -q --upgrade pip
+    # The CPU build of PyTorch first, so the 'train' extra does not pull CUDA wheels.
+    python -m pip install -q torch==2.13.0 || python -m pip install -q torch \
+        --index-url https://download.pytorch.org/whl/cpu
+    python -m pip install -q -e ".[train,dev]"
+    touch "$stamp"
+fi

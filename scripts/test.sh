@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set everything up, then run the whole test suite (unit tests, JACK integration tests, the
+# tiny training -> export -> onnxruntime smoke test). This is what .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. .venv/bin/activate
+ruff check musegan_live training tests benchmarks
+python -m pytest -q "$@"
