@@ -137,7 +137,8 @@ class SparseDataset:
 
     def _bounds(self, index: int) -> tuple[int, int]:
         first = self.nonzero[0]
-        return int(np.searchsorted(first, index, "left")), int(np.searchsorted(first, index, "right"))
+        lo = int(np.searchsorted(first, index, "left"))
+        return lo, int(np.searchsorted(first, index, "right"))
 
     def phrase(self, index: int) -> np.ndarray:
         """Dense ``bool[4, 48, 84, 5]`` phrase number ``index``."""

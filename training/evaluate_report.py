@@ -1,0 +1,130 @@
+"""The evaluation report of ``python -m training.evaluate``: markdown tables and JSON.
+
+``render_markdown`` turns the report dict built by :func:`training.evaluate.evaluate` (plus the
+run's ``model``, ``data``, ``seed`` and ``providers``) into one table per setting: rows are metrics,
+columns are real / gen / shuf for each accompaniment track. ``write_report`` writes ``eval.md``
+and ``eval.json`` (NaN as ``null``, so any JSON reader accepts it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from musegan_live import metrics
+from musegan_live.errors import DataFileError
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("real", "real"),
+    ("generated", "gen"),
+    ("shuffled", "shuf"),
+)
+_METRIC_LABELS = {
+    "empty_bar_rate": "empty bars",
+    "used_pitch_classes": "pitch classes / bar",
+    "qualified_note_rate": "qualified notes",
+    "polyphony": "polyphony",
+    "drum_pattern_rate": "drum pattern",
+    "tonal_distance": "tonal distance to cond.",
+    "harmony_ratio": "harmony with cond.",
+}
+
+
+def _fmt(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def metric_table(setting: dict, output_tracks: Sequence[str]) -> str:
+    """One markdown table: rows = metrics, columns = real / gen / shuf for each output track."""
+    header = ["metric"] + [f"{t} {label}" for t in output_tracks for _, label in COLUMNS]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" + "---:|" * (len(header) - 1),
+    ]
+    for name in metrics.METRIC_NAMES:
+        cells = [_METRIC_LABELS[name]]
+        for track in output_tracks:
+            for column, _ in COLUMNS:
+                cells.append(_fmt(setting[column]["metrics"][name][track]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict) -> str:
+    """The whole report as markdown: a header, one table per setting, the metric definitions."""
+    out = [
+        f"# Evaluation of `{report['model']}`",
+        "",
+        f"- data: `{report['data']}` — {report['n_phrases']} phrases with a non-empty "
+        f"{report['condition_track']} track (seed {report['seed']})",
+        f"- condition track: {report['condition_track']}; threshold {report['threshold']:g}; "
+        f"inference providers: {', '.join(report['providers'])}",
+        "- columns: **real** = held-out phrases, **gen** = the model's accompaniment of the real "
+        "condition, **shuf** = real accompaniment of another phrase paired with this condition "
+        "(single-track metrics equal real's by construction); — = undefined",
+    ]
+    for key, setting in report["settings"].items():
+        out += [
+            "",
+            f"## {key}: {setting['title']}",
+            "",
+            f"inference {setting['inference_seconds']:.2f} s",
+            "",
+            metric_table(setting, report["output_tracks"]),
+        ]
+    out += [
+        "",
+        "## Metrics",
+        "",
+        "- empty bars: share of bars with no note",
+        "- pitch classes / bar: distinct pitch classes ((24 + pitch index) mod 12) per "
+        "non-empty bar",
+        "- qualified notes: share of notes (runs of one pitch) lasting >= 3 steps (a 16th)",
+        "- polyphony: share of sounding steps with >= 2 pitches",
+        "- drum pattern: share of drum onsets on the 16th grid (step in bar % 3 == 0)",
+        "- tonal distance to cond.: mean distance of per-beat tonal centroids (Harte et al. 2006) "
+        "over beats where both sound",
+        "- harmony with cond.: share of note-steps whose pitch class the condition plays in the "
+        "same beat",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _json_safe(value: object) -> object:
+    """NaN -> None recursively, so the JSON is standard (no bare NaN tokens)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def make_out_dir(out_dir: Path) -> None:
+    """Create ``out_dir``; raise DataFileError saying how to fix it when that is impossible."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataFileError(
+            f"cannot create the output folder {out_dir}: {err}; pass --out a writable folder"
+        ) from err
+
+
+def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``eval.md`` and ``eval.json`` into ``out_dir`` (created); return their paths."""
+    md_path, json_path = out_dir / "eval.md", out_dir / "eval.json"
+    try:
+        make_out_dir(out_dir)
+        md_path.write_text(render_markdown(report), encoding="utf-8")
+        json_path.write_text(
+            json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
+    except OSError as err:
+        raise DataFileError(
+            f"cannot write the evaluation into {out_dir}: {err}; pass --out a writable folder"
+        ) from err
+    return md_path, json_path
