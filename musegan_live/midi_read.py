@@ -1,6 +1,7 @@
 """MIDI file -> song roll ``bool[n_steps, 84, 5]`` on the 4/4 step grid (``DESIGN.md`` section 1).
 
-How a file becomes a roll:
+The file itself is read by :mod:`musegan_live.midi_parse` (notes in ticks, tempo map, time
+signatures); this module makes the musical decisions. How a file becomes a roll:
 
 - Instruments are merged into the five LPD-5 tracks with
   :func:`~musegan_live.representation.lpd5_track_for_program` ('max' merge: the boolean roll is the
@@ -29,14 +30,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import mido
 import numpy as np
 
 from musegan_live.errors import DataFileError, MidiFileError
+from musegan_live.midi_parse import DEFAULT_TEMPO_US_PER_BEAT as DEFAULT_TEMPO_US_PER_BEAT
+from musegan_live.midi_parse import ParsedMidi, parse_midi, tempo_bpm_at, ticks_to_seconds
 from musegan_live.representation import (
     DRUM_CHANNEL,
     DRUM_NOTE_STEPS,
@@ -55,8 +56,6 @@ logger = logging.getLogger(__name__)
 #: Longest song accepted, in bars (about 1.5 hours at 90 bpm). A roll this long takes
 #: ``2000 * 48 * 84 * 5 * 2`` bytes = 80 MB; notes beyond it almost always mean a corrupt file.
 MAX_BARS = 2000
-#: MIDI's default tempo when a file sets none: 500000 microseconds per beat = 120 bpm.
-DEFAULT_TEMPO_US_PER_BEAT = 500_000
 
 
 @dataclass(frozen=True)
@@ -81,19 +80,15 @@ class SongRoll:
         return int(self.roll.shape[0]) // STEPS_PER_BAR
 
 
-@dataclass
-class _Parsed:
-    """What a MIDI file holds, before quantization. Note arrays are parallel, in ticks."""
+@dataclass(frozen=True)
+class _Notes:
+    """The notes that land in an LPD-5 track: parallel ``int64[n]`` arrays, times in ticks."""
 
-    ticks_per_beat: int
-    tempo_changes: list[tuple[int, int]]  # (tick, microseconds per beat), in time order
-    time_signatures: list[tuple[int, int, int]]  # (tick, numerator, denominator)
-    n_notes_in_file: int  # every note-on with velocity > 0, usable or not
-    track: np.ndarray  # LPD-5 track index per kept note
+    track: np.ndarray  # LPD-5 track index, 0..4
     pitch: np.ndarray  # MIDI pitch, 24..107
     start_ticks: np.ndarray
     end_ticks: np.ndarray
-    velocity: np.ndarray
+    velocity: np.ndarray  # 1..127
 
 
 def read_midi(
@@ -113,21 +108,22 @@ def read_midi(
     if (beats_seconds is None) != (downbeats_seconds is None):
         raise ValueError("give both beats_seconds and downbeats_seconds, or neither")
     source = os.fspath(path)
-    parsed = _parse(source)
-    if parsed.n_notes_in_file == 0:
+    parsed = parse_midi(source)
+    if parsed.n_notes == 0:
         raise MidiFileError(
             f"{source}: the file holds no notes; give a MIDI file with at least one note",
             reason="empty",
         )
+    notes = _merge_lpd5(parsed, source)
     if beats_seconds is not None and downbeats_seconds is not None:
         start_steps, end_steps, tempo_bpm = _steps_by_annotations(
-            parsed, beats_seconds, downbeats_seconds, source
+            parsed, notes, beats_seconds, downbeats_seconds, source
         )
     else:
-        start_steps, end_steps, tempo_bpm = _steps_by_file_meter(parsed, source)
+        start_steps, end_steps, tempo_bpm = _steps_by_file_meter(parsed, notes, source)
     if len(start_steps) == 0:
         raise _no_usable_tracks(source)
-    is_drum = parsed.track == DRUMS
+    is_drum = notes.track == DRUMS
     end_steps = np.where(
         is_drum, start_steps + DRUM_NOTE_STEPS, np.maximum(end_steps, start_steps + 1)
     )
@@ -150,18 +146,18 @@ def read_midi(
         )
     roll, velocity = _fill(
         n_bars * STEPS_PER_BAR,
-        parsed.track[keep],
-        parsed.pitch[keep],
+        notes.track[keep],
+        notes.pitch[keep],
         start_steps,
         end_steps,
-        parsed.velocity[keep],
+        notes.velocity[keep],
     )
     logger.debug(
         "%s: %d bars, %.2f bpm at the first downbeat, notes per track %s",
         source,
         n_bars,
         tempo_bpm,
-        np.bincount(parsed.track[keep], minlength=N_TRACKS).tolist(),
+        np.bincount(notes.track[keep], minlength=N_TRACKS).tolist(),
     )
     return SongRoll(roll=roll, velocity=velocity, tempo_bpm=float(tempo_bpm), source=source)
 
@@ -207,82 +203,21 @@ def read_pop909_beats(beat_midi_txt: str | os.PathLike) -> tuple[list[float], li
     return beats, downbeats
 
 
-# --- parsing --------------------------------------------------------------------------------
-def _parse(source: str) -> _Parsed:
-    """Read the file with mido and pair note-ons with note-offs (per track, channel and pitch)."""
-    try:
-        midi = mido.MidiFile(source)
-    except FileNotFoundError as err:
-        raise MidiFileError(f"{source}: no such file; check the path", reason="corrupt") from err
-    except IsADirectoryError as err:
-        raise MidiFileError(
-            f"{source}: is a directory; give a .mid file", reason="corrupt"
-        ) from err
-    except Exception as err:  # mido raises many types (OSError, EOFError, ValueError, ...)
-        raise MidiFileError(
-            f"{source}: not a readable MIDI file ({type(err).__name__}: {err}); re-export it "
-            "from a MIDI editor or skip it",
-            reason="corrupt",
-        ) from err
-    if midi.type == 2:
-        raise MidiFileError(
-            f"{source}: type-2 MIDI (independent sequences) is not supported; convert it to "
-            "type 0 or 1",
-            reason="corrupt",
-        )
-    ticks_per_beat = int(midi.ticks_per_beat)
-    if not 0 < ticks_per_beat < 0x8000:
-        raise MidiFileError(
-            f"{source}: time division {ticks_per_beat} is not ticks per beat (SMPTE timing is "
-            "not supported); re-export the file with a PPQ time base",
-            reason="corrupt",
-        )
-
-    events: list[tuple[int, int, int, int, mido.Message]] = []
-    tempo_changes: list[tuple[int, int, int, int]] = []
-    time_signatures: list[tuple[int, int, int]] = []
-    track_end_ticks: list[int] = []
-    for track_no, track in enumerate(midi.tracks):
-        tick = 0
-        for seq, msg in enumerate(track):
-            tick += msg.time
-            if msg.type in ("note_on", "note_off"):
-                events.append((tick, 1, track_no, seq, msg))
-            elif msg.type == "program_change":
-                # Across tracks, a program change at the same tick as a note applies first.
-                events.append((tick, 0, track_no, seq, msg))
-            elif msg.type == "set_tempo":
-                tempo_changes.append((tick, track_no, seq, msg.tempo))
-            elif msg.type == "time_signature":
-                time_signatures.append((tick, msg.numerator, msg.denominator))
-        track_end_ticks.append(tick)
-    events.sort(key=lambda e: e[:4])
-    tempo_changes.sort()
-
-    programs = [0] * 16
-    open_notes: defaultdict[tuple[int, int, int], deque[tuple[int, int, int]]] = defaultdict(deque)
-    notes: list[tuple[int, int, int, int, int, int]] = []  # channel, program, pitch, on, off, vel
-    n_notes_in_file = 0
-    for tick, _, track_no, _, msg in events:
-        if msg.type == "program_change":
-            programs[msg.channel] = msg.program
-            continue
-        key = (track_no, msg.channel, msg.note)
-        if msg.type == "note_on" and msg.velocity > 0:
-            n_notes_in_file += 1
-            open_notes[key].append((tick, msg.velocity, programs[msg.channel]))
-        elif open_notes[key]:  # note-off (or note-on velocity 0): ends the oldest open note
-            start, vel, program = open_notes[key].popleft()
-            notes.append((msg.channel, program, msg.note, start, tick, vel))
-    n_unterminated = 0
-    for (track_no, channel, pitch), queue in open_notes.items():
-        for start, vel, program in queue:  # a note never switched off lasts to its track's end
-            n_unterminated += 1
-            notes.append((channel, program, pitch, start, track_end_ticks[track_no], vel))
-
+# --- the LPD-5 merge ------------------------------------------------------------------------
+def _merge_lpd5(parsed: ParsedMidi, source: str) -> _Notes:
+    """The notes of the five LPD-5 tracks: each note goes to the track of its program (channel 10
+    is the drum kit), and notes of dropped programs or outside pitch 24..107 are left out."""
     kept: list[tuple[int, int, int, int, int]] = []
     n_dropped_program = n_dropped_pitch = 0
-    for channel, program, pitch, start, end, vel in notes:
+    for channel, program, pitch, start, end, vel in zip(
+        parsed.channel.tolist(),
+        parsed.program.tolist(),
+        parsed.pitch.tolist(),
+        parsed.start_ticks.tolist(),
+        parsed.end_ticks.tolist(),
+        parsed.velocity.tolist(),
+        strict=True,
+    ):
         target = lpd5_track_for_program(program, is_drum=channel == DRUM_CHANNEL)
         if target is None:
             n_dropped_program += 1
@@ -290,7 +225,7 @@ def _parse(source: str) -> _Parsed:
             n_dropped_pitch += 1
         else:
             kept.append((target, pitch, start, end, vel))
-    if n_dropped_program or n_dropped_pitch or n_unterminated:
+    if n_dropped_program or n_dropped_pitch or parsed.n_unterminated:
         logger.debug(
             "%s: dropped %d notes of programs 96-103/112-127 and %d notes outside pitch %d..%d; "
             "%d notes had no note-off (ended at their track's end)",
@@ -299,14 +234,10 @@ def _parse(source: str) -> _Parsed:
             n_dropped_pitch,
             LOWEST_PITCH,
             HIGHEST_PITCH,
-            n_unterminated,
+            parsed.n_unterminated,
         )
     columns = np.asarray(kept, dtype=np.int64).reshape(-1, 5).T
-    return _Parsed(
-        ticks_per_beat=ticks_per_beat,
-        tempo_changes=[(tick, tempo) for tick, _, _, tempo in tempo_changes],
-        time_signatures=time_signatures,
-        n_notes_in_file=n_notes_in_file,
+    return _Notes(
         track=columns[0],
         pitch=columns[1],
         start_ticks=columns[2],
@@ -316,7 +247,8 @@ def _parse(source: str) -> _Parsed:
 
 
 # --- time: meter and quantization -------------------------------------------------------------
-def _check_time_signatures(parsed: _Parsed, source: str) -> None:
+def _check_time_signatures(parsed: ParsedMidi, source: str) -> None:
+    """Raise ``MidiFileError(reason="not_4_4")`` for any time signature other than 4/4."""
     for tick, numerator, denominator in parsed.time_signatures:
         if (numerator, denominator) != (4, 4):
             raise MidiFileError(
@@ -332,7 +264,7 @@ def _ticks_to_steps(ticks: np.ndarray, ticks_per_beat: int) -> np.ndarray:
     return (ticks * (2 * STEPS_PER_BEAT) + ticks_per_beat) // (2 * ticks_per_beat)
 
 
-def _first_downbeat_steps(parsed: _Parsed, first_onset_steps: int) -> int:
+def _first_downbeat_steps(parsed: ParsedMidi, first_onset_steps: int) -> int:
     """The downbeat (in steps from tick 0) that starts the bar holding the first onset.
 
     Bars start at the first time signature (tick 0 without one) and every 48 steps before and
@@ -341,32 +273,6 @@ def _first_downbeat_steps(parsed: _Parsed, first_onset_steps: int) -> int:
     anchor_ticks = parsed.time_signatures[0][0] if parsed.time_signatures else 0
     anchor_steps = int(_ticks_to_steps(np.asarray(anchor_ticks), parsed.ticks_per_beat))
     return anchor_steps + (first_onset_steps - anchor_steps) // STEPS_PER_BAR * STEPS_PER_BAR
-
-
-def _tempo_at(tempo_changes: list[tuple[int, int]], tick: int) -> int:
-    """Microseconds per beat in effect at ``tick``."""
-    tempo = DEFAULT_TEMPO_US_PER_BEAT
-    for change_tick, change_tempo in tempo_changes:
-        if change_tick > tick:
-            break
-        tempo = change_tempo
-    return tempo
-
-
-def _ticks_to_seconds(
-    ticks: np.ndarray, tempo_changes: list[tuple[int, int]], ticks_per_beat: int
-) -> np.ndarray:
-    """Seconds of each tick through the file's tempo map (120 bpm until the first change)."""
-    change_ticks = np.asarray([0] + [t for t, _ in tempo_changes], dtype=np.float64)
-    tempos_us = np.asarray(
-        [DEFAULT_TEMPO_US_PER_BEAT] + [tempo for _, tempo in tempo_changes], dtype=np.float64
-    )
-    seconds_per_tick = tempos_us / 1e6 / ticks_per_beat
-    seconds_at_change = np.concatenate(
-        ([0.0], np.cumsum(np.diff(change_ticks) * seconds_per_tick[:-1]))
-    )
-    index = np.searchsorted(change_ticks, ticks, side="right") - 1
-    return seconds_at_change[index] + (ticks - change_ticks[index]) * seconds_per_tick[index]
 
 
 def _beat_grid(
@@ -419,22 +325,25 @@ def _seconds_to_beats(seconds: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return position
 
 
-def _steps_by_file_meter(parsed: _Parsed, source: str) -> tuple[np.ndarray, np.ndarray, float]:
+def _steps_by_file_meter(
+    parsed: ParsedMidi, notes: _Notes, source: str
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Onset and offset steps from the file's ticks and meter; step 0 is the downbeat of the first
     bar holding a note. Also the tempo (bpm) at that downbeat."""
     _check_time_signatures(parsed, source)
-    start_steps = _ticks_to_steps(parsed.start_ticks, parsed.ticks_per_beat)
-    end_steps = _ticks_to_steps(parsed.end_ticks, parsed.ticks_per_beat)
+    start_steps = _ticks_to_steps(notes.start_ticks, parsed.ticks_per_beat)
+    end_steps = _ticks_to_steps(notes.end_ticks, parsed.ticks_per_beat)
     if not len(start_steps):
         return start_steps, end_steps, 0.0
     origin_steps = _first_downbeat_steps(parsed, int(start_steps.min()))
     origin_ticks = origin_steps * parsed.ticks_per_beat // STEPS_PER_BEAT
-    tempo_bpm = mido.tempo2bpm(_tempo_at(parsed.tempo_changes, origin_ticks))
-    return start_steps - origin_steps, end_steps - origin_steps, float(tempo_bpm)
+    tempo_bpm = tempo_bpm_at(parsed.tempo_changes, origin_ticks)
+    return start_steps - origin_steps, end_steps - origin_steps, tempo_bpm
 
 
 def _steps_by_annotations(
-    parsed: _Parsed,
+    parsed: ParsedMidi,
+    notes: _Notes,
     beats_seconds: Sequence[float],
     downbeats_seconds: Sequence[float],
     source: str,
@@ -443,8 +352,8 @@ def _steps_by_annotations(
     annotated downbeat. Also the tempo (bpm) of the first annotated bar."""
     beats, first_downbeat_index = _beat_grid(beats_seconds, downbeats_seconds, source)
     steps = []
-    for ticks in (parsed.start_ticks, parsed.end_ticks):
-        seconds = _ticks_to_seconds(ticks, parsed.tempo_changes, parsed.ticks_per_beat)
+    for ticks in (notes.start_ticks, notes.end_ticks):
+        seconds = ticks_to_seconds(ticks, parsed.tempo_changes, parsed.ticks_per_beat)
         beat = _seconds_to_beats(seconds, beats) - first_downbeat_index
         steps.append(np.floor(beat * STEPS_PER_BEAT + 0.5).astype(np.int64))
     first_bar = beats[min(first_downbeat_index, len(beats) - 2) :][:5]
