@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -176,21 +175,9 @@ def test_markdown_table_has_metric_rows_and_real_gen_shuf_columns_per_track():
 
 
 # --- the command, with a real exported model --------------------------------------------------
-def _find_model() -> Path | None:
-    candidates = [os.environ.get("MUSEGAN_TEST_MODEL"), "/tmp/musegan_models/tiny"]
-    candidates += sorted(str(p.parent) for p in (REPO / "exported_models").glob("*/model.yaml"))
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "model.yaml").is_file():
-            return Path(candidate)
-    return None
-
-
 @pytest.fixture(scope="module")
-def model_dir() -> Path:
-    found = _find_model()
-    if found is None:
-        pytest.skip("no exported model (set MUSEGAN_TEST_MODEL or export one to exported_models/)")
-    return found
+def model_dir(tiny_model_dir) -> Path:
+    return tiny_model_dir
 
 
 def test_evaluate_command_prints_tables_and_writes_markdown_and_json(model_dir, tmp_path, capsys):

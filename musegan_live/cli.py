@@ -1,0 +1,176 @@
+"""``musegan-live``: the console script.
+
+    musegan-live --in Keyboard --out DAW [options]     run the live daemon
+    musegan-live ports [--backend jack]                list MIDI ports
+    musegan-live accompany song.mid -o out.mid [--png out.png] [--seed N]
+    musegan-live generate -n 8 -o out/ [--seed N]
+    musegan-live interpolate -o out/ [--rows 4 --cols 4 --corners 2 --mode slerp]
+
+Every key of ``configs/live.yaml`` is an option (``clock.bpm`` -> ``--clock-bpm``,
+``tracks.Bass.channel`` -> ``--bass-channel``), given before or after the subcommand;
+``--config FILE`` reads a YAML file first and the options win over it. Any ``MuseganLiveError``
+becomes one line ``musegan-live: error: ...`` on stderr and the error's exit code;
+Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from musegan_live.config import OPTIONS, LiveConfig, load_config
+from musegan_live.errors import MuseganLiveError
+
+PROG = "musegan-live"
+
+#: Short spellings for the options people type most, besides the generated ``--section-key``.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "model_dir": ("--model",),
+    "input.port": ("--in",),
+    "output.port": ("--out",),
+    "input.channel": ("--channel",),
+    "input.track": ("--track",),
+    "input.thru": ("--thru",),
+    "clock.source": ("--clock",),
+    "clock.bpm": ("--bpm",),
+    "clock.send_clock": ("--send-clock",),
+    "clock.loss_timeout_seconds": ("--clock-loss-timeout",),
+    "output.ports": ("--ports",),
+    "verbose": ("-v",),
+}
+
+
+def _config_options() -> argparse.ArgumentParser:
+    """A parent parser with one option per configuration key (defaults suppressed, so only
+    what the user typed overrides the file)."""
+    parent = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    group = parent.add_argument_group("configuration (see configs/live.yaml)")
+    group.add_argument("--config", metavar="FILE", help="read options from this YAML file first")
+    for key, option in OPTIONS.items():
+        flags = (option.flag, *ALIASES.get(key, ()))
+        if option.kind == "bool":
+            long_flags = [f for f in flags if f.startswith("--")]
+            group.add_argument(
+                *long_flags, dest=key, action=argparse.BooleanOptionalAction, help=option.help
+            )
+            short = [f for f in flags if not f.startswith("--")]
+            if short:
+                group.add_argument(*short, dest=key, action="store_true", help=argparse.SUPPRESS)
+            continue
+        metavar = "|".join(option.choices) if option.choices else option.kind.upper()
+        group.add_argument(*flags, dest=key, metavar=metavar, help=option.help)
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: daemon options at the top, one subparser per job."""
+    options = _config_options()
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        parents=[options],
+        description="Real-time MIDI accompaniment: play one track, hear the other four.",
+        epilog="Without a command, runs the live daemon (e.g. musegan-live --in Keyboard "
+        "--out DAW).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ports = commands.add_parser("ports", parents=[options], help="list MIDI ports")
+    ports.set_defaults(command="ports")
+
+    acc = commands.add_parser(
+        "accompany", parents=[options], help="accompany a MIDI file as the daemon would"
+    )
+    acc.add_argument("song", type=Path, help="MIDI file with the condition track (Piano)")
+    acc.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write")
+    acc.add_argument("--png", type=Path, help="also draw the result into this PNG")
+
+    gen = commands.add_parser("generate", parents=[options], help="generate phrases from nothing")
+    gen.add_argument("-n", type=int, default=8, help="number of phrases (default 8)")
+    gen.add_argument("-o", "--output", type=Path, required=True, help="folder to write into")
+
+    inter = commands.add_parser(
+        "interpolate", parents=[options], help="a grid of phrases between latent vectors"
+    )
+    inter.add_argument("-o", "--output", type=Path, required=True, help="folder to write into")
+    inter.add_argument("--rows", type=int, default=4, help="grid rows (default 4)")
+    inter.add_argument("--cols", type=int, default=4, help="grid columns (default 4)")
+    inter.add_argument(
+        "--corners",
+        type=int,
+        choices=(2, 4),
+        default=2,
+        help="2: one vector to another in reading order; 4: one per corner",
+    )
+    inter.add_argument(
+        "--mode", choices=("slerp", "linear"), default="slerp", help="interpolation (default slerp)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        values = vars(args)
+        overrides = {key: value for key, value in values.items() if key in OPTIONS}
+        config = load_config(values.get("config"), overrides)
+        _configure_logging(config.verbose)
+        return _run(args, config)
+    except MuseganLiveError as err:
+        message = " ".join(str(err).split())
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _configure_logging(verbose: bool) -> None:
+    """This package's messages at INFO (DEBUG with --verbose); other libraries' warnings only."""
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
+    logging.getLogger("musegan_live").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _run(args: argparse.Namespace, config: LiveConfig) -> int:
+    command = getattr(args, "command", None)
+    if command is None:
+        from musegan_live.daemon import run_daemon
+
+        return run_daemon(config)
+    if command == "ports":
+        from musegan_live.ports import describe_ports
+
+        print(describe_ports(config.backend))
+        return 0
+
+    from musegan_live import offline
+
+    seed = config.seed if config.seed is not None else 0
+    if command == "accompany":
+        result = offline.accompany(args.song, args.output, png=args.png, seed=seed, config=config)
+        notes = ", ".join(f"{name} {count}" for name, count in result.notes.items())
+        print(
+            f"wrote {result.out_mid} ({result.n_bars} bars at {result.tempo_bpm:.1f} BPM; "
+            f"notes: {notes})" + (f" and {result.png}" if result.png else "")
+        )
+        return 0
+    if command == "generate":
+        written = offline.generate(args.output, n=args.n, seed=seed, config=config)
+    else:
+        written = offline.interpolate(
+            args.output,
+            rows=args.rows,
+            cols=args.cols,
+            corners=args.corners,
+            mode=args.mode,
+            seed=seed,
+            config=config,
+        )
+    print(f"wrote {len(written)} files to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
