@@ -1,0 +1,188 @@
+"""Phrases -> training batches: weighted files, a random "now" mask, condition dropout.
+
+Data stays in LPD-5's sparse form (:func:`musegan_live.representation.load_sparse_npz`) and only
+the phrases of one batch are densified. Each example of a batch gets
+
+- a phrase ``bool[4, 48, 84, 5]`` from one of the files (files drawn by weight);
+- a "now" uniform over 0..192 steps: ``known_mask[bar, step] = 1`` before now (``DESIGN.md`` §3),
+  so the same model learns full knowledge (now=192), partial knowledge and none (now=0);
+- with probability ``condition_dropout``, a dropped condition: mask all 0 (generation from
+  scratch) and ``dropped = True``, which tells the training loop to show the critic an empty
+  condition track too (nobody played; see train.py).
+
+A phrase is usable when at least one accompaniment track has a note; conditioned examples also
+need a note in the condition track (an empty condition teaches nothing about accompanying), while
+dropped examples may come from phrases whose condition track is empty.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musegan_live.errors import DataFileError
+from musegan_live.representation import (
+    DRUM_NOTE_STEPS,
+    LOWEST_PITCH,
+    N_BARS,
+    N_PITCHES,
+    N_TRACKS,
+    PHRASE_SHAPE,
+    STEPS_PER_BAR,
+    STEPS_PER_BEAT,
+    STEPS_PER_PHRASE,
+    SparseDataset,
+    load_sparse_npz,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    """One training batch (numpy; the loop moves it to the device)."""
+
+    phrases: np.ndarray  # bool [B, 4, 48, 84, 5]: the real phrase, every track
+    known_mask: np.ndarray  # float32 [B, 4, 48]: 1 where the condition step has been heard
+    dropped: np.ndarray  # bool [B]: the condition was dropped (mask all 0, critic sees none)
+
+
+@dataclass
+class _Source:
+    path: str
+    weight: float
+    data: SparseDataset
+    conditioned: np.ndarray  # int64 phrase indices usable with a condition
+    free: np.ndarray  # int64 phrase indices usable without one
+
+
+def known_mask_from_now(now_steps: np.ndarray) -> np.ndarray:
+    """``float32[B, 4, 48]`` with 1 for every step before ``now_steps[b]`` (0..192)."""
+    steps = np.arange(STEPS_PER_PHRASE)
+    mask = steps[None, :] < np.asarray(now_steps)[:, None]
+    return mask.reshape(-1, N_BARS, STEPS_PER_BAR).astype(np.float32)
+
+
+def _track_presence(data: SparseDataset) -> np.ndarray:
+    """``bool[N, 5]``: which tracks of each phrase hold at least one note."""
+    present = np.zeros((len(data), N_TRACKS), dtype=bool)
+    if data.nonzero and data.nonzero[0].size:
+        present[data.nonzero[0], data.nonzero[4]] = True
+    return present
+
+
+class PhraseSampler:
+    """Draws :class:`Batch` es from weighted LPD-5 sparse files.
+
+    ``sources`` is a list of ``(path, weight)``; ``condition_track`` a track index.
+    """
+
+    def __init__(
+        self,
+        sources: list[tuple[str | Path, float]],
+        condition_track: int,
+        condition_dropout: float,
+    ) -> None:
+        if not sources:
+            raise DataFileError(
+                "no training data: set data.train in the config to one or more LPD-5 .npz files"
+            )
+        self.condition_track = condition_track
+        self.condition_dropout = float(condition_dropout)
+        others = [t for t in range(N_TRACKS) if t != condition_track]
+        self.sources: list[_Source] = []
+        for path, weight in sources:
+            data = load_sparse_npz(path)
+            present = _track_presence(data)
+            has_accompaniment = present[:, others].any(axis=1)
+            conditioned = np.flatnonzero(has_accompaniment & present[:, condition_track])
+            free = np.flatnonzero(has_accompaniment)
+            logger.info("%s: %d phrases, %d with a condition, %d usable without", path, len(data),
+                        conditioned.size, free.size)
+            self.sources.append(_Source(str(path), float(weight), data, conditioned, free))
+        if not any(s.free.size for s in self.sources):
+            raise DataFileError(
+                f"none of {[s.path for s in self.sources]} has a phrase with a note outside the "
+                "condition track; check the files (or the model's condition_track)"
+            )
+        if self.condition_dropout < 1.0 and not any(s.conditioned.size for s in self.sources):
+            raise DataFileError(
+                f"none of {[s.path for s in self.sources]} has a phrase with notes in the "
+                f"condition track {condition_track}; use data with that instrument, or set "
+                "data.condition_dropout=1 to train generation from scratch only"
+            )
+
+    def __len__(self) -> int:
+        return sum(len(s.data) for s in self.sources)
+
+    def _pick(self, rng: np.random.Generator, dropped: bool) -> tuple[int, int]:
+        pools = [s.free if dropped else s.conditioned for s in self.sources]
+        weights = np.array(
+            [s.weight if p.size else 0.0 for s, p in zip(self.sources, pools, strict=True)]
+        )
+        source = int(rng.choice(len(self.sources), p=weights / weights.sum()))
+        pool = pools[source]
+        return source, int(pool[rng.integers(pool.size)])
+
+    def sample(
+        self, batch_size: int, rng: np.random.Generator, condition_dropout: float | None = None
+    ) -> Batch:
+        """A batch of ``batch_size`` examples drawn with ``rng`` (all randomness comes from it).
+
+        ``condition_dropout`` overrides the sampler's share of dropped conditions.
+        """
+        share = self.condition_dropout if condition_dropout is None else condition_dropout
+        dropped = rng.random(batch_size) < share
+        now = rng.integers(0, STEPS_PER_PHRASE + 1, size=batch_size)
+        now[dropped] = 0
+        phrases = np.empty((batch_size, *PHRASE_SHAPE), dtype=bool)
+        for i in range(batch_size):
+            source, index = self._pick(rng, bool(dropped[i]))
+            phrases[i] = self.sources[source].data.phrase(index)
+        return Batch(phrases=phrases, known_mask=known_mask_from_now(now), dropped=dropped)
+
+
+def synthetic_phrases(n: int, seed: int = 0) -> np.ndarray:
+    """A code-made toy corpus ``bool[n, 4, 48, 84, 5]`` for tests, benchmarks and smoke runs.
+
+    Each phrase is a random major key with one diatonic triad per bar, played by all five
+    tracks in the styles of a band: block chords on the beats (piano), eighth-note strums
+    (guitar), roots on beats 1 and 3 (bass), whole-bar pads (strings), and a rock beat (drums:
+    kick 36, snare 38, closed hi-hat 42). About a tenth of the phrases have no piano, so the
+    no-condition pool differs from the conditioned one.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, *PHRASE_SHAPE), dtype=bool)
+    major = np.array([0, 2, 4, 5, 7, 9, 11])
+    beat = STEPS_PER_BEAT
+    for i in range(n):
+        key = int(rng.integers(12))
+        degrees = rng.choice(7, size=N_BARS)
+        for bar in range(N_BARS):
+            d = int(degrees[bar])
+            triad = [key + major[(d + k) % 7] + 12 * ((d + k) // 7) for k in (0, 2, 4)]
+
+            cells = out[i, bar]  # [48, 84, 5] view of this bar
+
+            def put(track: int, pitches: list[int], start: int, length: int, cells=cells) -> None:
+                for p in pitches:
+                    if 0 <= p - LOWEST_PITCH < N_PITCHES:
+                        cells[start : start + length, p - LOWEST_PITCH, track] = True
+
+            for b in range(4):  # piano: block chords, one per beat, held 3/4 of it
+                put(1, [60 + p for p in triad], b * beat, 9)
+            for e in range(8):  # guitar: eighth-note strums
+                put(2, [48 + p for p in triad], e * beat // 2, 4)
+            for b in (0, 2):  # bass: root on beats 1 and 3
+                put(3, [36 + triad[0]], b * beat, 2 * beat - 2)
+            put(4, [72 + p for p in triad], 0, STEPS_PER_BAR)  # strings: whole-bar pad
+            for e in range(8):  # drums: hi-hat eighths, kick on 1 and 3, snare on 2 and 4
+                put(0, [42], e * beat // 2, DRUM_NOTE_STEPS)
+            for b, drum in enumerate((36, 38, 36, 38)):
+                put(0, [drum], b * beat, DRUM_NOTE_STEPS)
+        if rng.random() < 0.1:
+            out[i, ..., 1] = False
+    return out

@@ -1,0 +1,256 @@
+"""The training configuration: a typed schema, YAML loading, ``--set`` overrides, validation.
+
+A config file (``configs/train/*.yaml``) has four sections, ``data``, ``model``, ``train`` and
+``log``; every key is a field of the dataclasses below, with its default. Unknown keys and values of
+the wrong type raise :class:`~musegan_live.errors.ConfigError` naming the dotted key, so a typo
+never silently falls back to a default.
+
+The config travels inside checkpoints and into ``model.yaml`` as a plain dict (``to_dict``), so
+``torch.load(weights_only=True)`` can read it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from musegan_live.errors import ConfigError
+from musegan_live.representation import TRACK_NAMES, track_index
+
+
+@dataclass
+class DataFile:
+    """One LPD-5 sparse ``.npz`` of phrases and how often batches draw from it."""
+
+    path: str = ""
+    weight: float = 1.0
+
+
+@dataclass
+class DataConfig:
+    #: training phrases; each item is a path or ``{path, weight}`` (weights need not sum to 1)
+    train: list[DataFile] = field(default_factory=list)
+    #: optional held-out phrases: sample conditions and the validation Wasserstein estimate
+    validation: str | None = None
+    #: share of examples whose condition is dropped entirely (generation from scratch)
+    condition_dropout: float = 0.1
+
+
+@dataclass
+class ModelConfig:
+    condition_track: str = "Piano"
+    latent_dim: int = 128
+    #: encoder widths: [full-res, 12x84 / 12x7 streams, 12x7 merge, 4x7, 4x1 and 1x1 maps]
+    encoder_channels: list[int] = field(default_factory=lambda: [8, 32, 64, 64, 64])
+    #: shared generator stages at (bars, steps, pitch) = (4,1,1), (4,4,1), (4,4,7)
+    generator_shared_channels: list[int] = field(default_factory=lambda: [512, 256, 128])
+    #: private per-track stages: first tconv, second tconv, full-resolution tconv
+    generator_private_channels: list[int] = field(default_factory=lambda: [64, 32, 16])
+    #: discriminator per-track pitch-time / time-pitch widths and their merge
+    discriminator_private_channels: list[int] = field(default_factory=lambda: [32, 64, 64])
+    #: discriminator stages across tracks at (4,4,7), (4,4,1), (4,1,1)
+    discriminator_shared_channels: list[int] = field(default_factory=lambda: [128, 256, 256])
+    discriminator_chroma_channels: list[int] = field(default_factory=lambda: [32, 64])
+    discriminator_onset_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    discriminator_merge_channels: int = 256
+    #: a note is on where the generator's probability >= threshold (written to model.yaml)
+    threshold: float = 0.5
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    batch_size: int = 64
+    #: generator steps (each preceded by n_critic critic steps)
+    steps: int = 50000
+    n_critic: int = 5
+    lr_generator: float = 0.001
+    lr_discriminator: float = 0.001
+    adam_betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
+    #: "constant", "linear" (to final_lr_fraction at the last step) or "cosine"
+    lr_schedule: str = "linear"
+    warmup_steps: int = 0
+    final_lr_fraction: float = 0.1
+    gp_lambda: float = 10.0
+    drift_epsilon: float = 0.001
+    #: bf16 autocast on CUDA (ignored on CPU)
+    bf16: bool = True
+    #: torch.compile the encoder+generator (the critic is never compiled: see train.py)
+    compile: bool = False
+    #: torch intra-op threads on CPU (0 = torch's default)
+    cpu_threads: int = 0
+
+
+@dataclass
+class LogConfig:
+    log_every: int = 50
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+    #: how many phrases the sample grid holds (each at three knowledge levels)
+    n_samples: int = 4
+    progress_bar: bool = True
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-able nested dict (the form stored in checkpoints and model.yaml)."""
+        return dataclasses.asdict(self)
+
+
+def _check_value(value: Any, hint: Any, key: str) -> Any:
+    """Convert ``value`` to the type ``hint`` or raise ConfigError naming ``key``."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_value(value, inner[0], key)
+    if origin is list:
+        (item_hint,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        return [_check_value(v, item_hint, f"{key}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(hint):
+        if hint is DataFile and isinstance(value, str):
+            value = {"path": value}
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return _build(hint, value, key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint} for {key}")  # a bug in this module
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in hints:
+            known = ", ".join(sorted(hints))
+            raise ConfigError(f"unknown config key '{dotted}' (known keys here: {known})")
+        kwargs[key] = _check_value(value, hints[key], dotted)
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    def need(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"config key '{key}' {what}")
+
+    try:
+        track_index(cfg.model.condition_track)
+    except ValueError as err:
+        raise ConfigError(
+            f"config key 'model.condition_track' is {cfg.model.condition_track!r}; "
+            f"choose one of {', '.join(TRACK_NAMES)}"
+        ) from err
+    m, t, lg = cfg.model, cfg.train, cfg.log
+    need(0.0 <= cfg.data.condition_dropout <= 1.0, "data.condition_dropout", "must be in [0, 1]")
+    for i, item in enumerate(cfg.data.train):
+        need(bool(item.path), f"data.train[{i}].path", "must name an .npz file")
+        need(item.weight > 0, f"data.train[{i}].weight", "must be > 0")
+    need(m.latent_dim >= 1, "model.latent_dim", "must be >= 1")
+    for key, n in [
+        ("encoder_channels", 5),
+        ("generator_shared_channels", 3),
+        ("generator_private_channels", 3),
+        ("discriminator_private_channels", 3),
+        ("discriminator_shared_channels", 3),
+        ("discriminator_chroma_channels", 2),
+        ("discriminator_onset_channels", 3),
+    ]:
+        widths = getattr(m, key)
+        need(len(widths) == n and all(w >= 1 for w in widths), f"model.{key}",
+             f"must be a list of {n} positive widths, got {widths}")
+    need(m.discriminator_merge_channels >= 1, "model.discriminator_merge_channels", "must be >= 1")
+    need(0.0 < m.threshold < 1.0, "model.threshold", "must be in (0, 1)")
+    need(t.batch_size >= 1, "train.batch_size", "must be >= 1")
+    need(t.steps >= 1, "train.steps", "must be >= 1")
+    need(t.n_critic >= 1, "train.n_critic", "must be >= 1")
+    need(t.lr_generator > 0 and t.lr_discriminator > 0, "train.lr_*", "must be > 0")
+    need(len(t.adam_betas) == 2 and all(0 <= b < 1 for b in t.adam_betas), "train.adam_betas",
+         "must be two numbers in [0, 1)")
+    need(t.lr_schedule in ("constant", "linear", "cosine"), "train.lr_schedule",
+         f"must be constant, linear or cosine, got {t.lr_schedule!r}")
+    need(0 <= t.warmup_steps < t.steps, "train.warmup_steps", "must be in [0, train.steps)")
+    need(0.0 <= t.final_lr_fraction <= 1.0, "train.final_lr_fraction", "must be in [0, 1]")
+    need(t.gp_lambda >= 0 and t.drift_epsilon >= 0, "train.gp_lambda/drift_epsilon", "must be >= 0")
+    need(t.cpu_threads >= 0, "train.cpu_threads", "must be >= 0")
+    for key in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
+        need(getattr(lg, key) >= 1, f"log.{key}", "must be >= 1")
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Build and validate a Config from a nested dict (a parsed YAML file or a checkpoint)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"a training config must be a mapping of sections, got {values!r}")
+    cfg = _build(Config, values, "")
+    _validate(cfg)
+    return cfg
+
+
+def apply_override(values: dict[str, Any], assignment: str) -> None:
+    """Apply one ``--set a.b=value`` to a nested dict; ``value`` is parsed as YAML."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. train.steps=100")
+    dotted, raw = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {assignment!r}: value is not valid YAML: {err}") from err
+    keys = dotted.strip().split(".")
+    node = values
+    for depth, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            section = ".".join(keys[: depth + 1])
+            raise ConfigError(f"--set {assignment!r}: '{section}' is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or start from defaults when ``path`` is None) and apply overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as err:
+            raise ConfigError(f"cannot read config {path}: {err.strerror}") from err
+        try:
+            values = yaml.safe_load(text) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {err}") from err
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: a training config must be a mapping of sections")
+    for assignment in overrides:
+        apply_override(values, assignment)
+    return config_from_dict(values)
