@@ -1,9 +1,11 @@
-"""Chord charts for MMA (Musical MIDI Accompaniment) and their full-band MIDI renders.
+"""Full-band MIDI renders of MMA (Musical MIDI Accompaniment) chord charts, and their config.
 
-The default corpus turns POP909's chord and beat annotations into a chart (one bar per line, one
-field per beat, ``/`` repeats the previous beat's chord, ``z`` rests), renders it with Debian's
-``mma`` in a groove style, and reads the render back as a song roll. Bar ``k`` of the chart is the
-``k``-th annotated bar of the song, so the render lines up bar by bar with the song's own piano.
+The default corpus turns POP909's chord and beat annotations into a chart
+(:mod:`training.mma_chart`), renders it with Debian's ``mma`` in a groove style, maps MMA's
+programs onto the five tracks, and reads the render back as a song roll. Bar ``k`` of the chart
+is the ``k``-th annotated bar of the song, so the render lines up bar by bar with the song's own
+piano. The chart names (:class:`ChordSpan`, :func:`read_chord_labels`, :func:`mma_chord_name`,
+:func:`chords_per_beat`, :func:`chart_text`) are re-exported here.
 
 Times are in seconds (``_seconds``), tempi in beats per minute (``_bpm``).
 ``python -m training.mma check-styles`` renders every style of ``configs/corpus/mma.yaml`` and
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import logging
-import re
 import shutil
 import subprocess
 import sys
@@ -42,39 +43,15 @@ from musegan_live.representation import (
     lpd5_track_for_program,
     track_index,
 )
+from training.mma_chart import ChordSpan as ChordSpan
+from training.mma_chart import chart_text
+from training.mma_chart import chords_per_beat as chords_per_beat
+from training.mma_chart import mma_chord_name as mma_chord_name
+from training.mma_chart import read_chord_labels as read_chord_labels
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MMA_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "corpus" / "mma.yaml"
-
-_NOTE_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
-#: Harte-style chord quality (as in POP909's chord_midi.txt) -> MMA chord-name suffix.
-_QUALITY_SUFFIX = {
-    "maj": "",
-    "min": "m",
-    "7": "7",
-    "maj7": "maj7",
-    "min7": "m7",
-    "maj6": "6",
-    "min6": "m6",
-    "dim": "dim",
-    "dim7": "dim7",
-    "hdim7": "m7b5",
-    "aug": "aug",
-    "sus2": "sus2",
-    "sus4": "sus4",
-    "sus4(b7)": "7sus4",
-    "minmaj7": "mM7",
-    "maj9": "maj9",
-    "min9": "m9",
-    "9": "9",
-}
-#: semitones above the root of a scale degree written after '/' (e.g. '/b3', '/5', '/7')
-_DEGREE_SEMITONES = {1: 0, 2: 2, 3: 4, 4: 5, 5: 7, 6: 9, 7: 11, 9: 2, 11: 5, 13: 9}
-_DEGREE_RE = re.compile(r"^(b*|#*)(\d+)$")
-_ROOT_RE = re.compile(r"^([A-G])([#b]?)$")
 
 
 @dataclass(frozen=True)
@@ -163,123 +140,6 @@ def _style_list(value: object, key: str, path: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(s, str) for s in value):
         raise ConfigError(f"{path}: '{key}' must be a non-empty list of MMA groove names")
     return tuple(value)
-
-
-# --- chord labels -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ChordSpan:
-    """One row of a chord annotation: ``label`` sounds from ``start_seconds`` to ``end_seconds``."""
-
-    start_seconds: float
-    end_seconds: float
-    label: str
-
-
-def read_chord_labels(path: str | Path) -> list[ChordSpan]:
-    """Read ``start end label`` rows (POP909 ``chord_midi.txt``), whitespace separated."""
-    spans = []
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as err:
-        raise DataFileError(f"{path}: cannot read chord labels ({err})") from err
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        fields = line.split()
-        try:
-            if len(fields) != 3:
-                raise ValueError(f"expected 3 fields, got {len(fields)}")
-            spans.append(ChordSpan(float(fields[0]), float(fields[1]), fields[2]))
-        except ValueError as err:
-            raise DataFileError(
-                f"{path}:{number}: not a 'start end label' chord row ({err}): {line.strip()!r}"
-            ) from err
-    return spans
-
-
-def mma_chord_name(label: str) -> str | None:
-    """MMA's name for a Harte-style label: 'A:min7' -> 'Am7', 'C:maj/3' -> 'C/E', 'N' -> None.
-
-    Qualities outside the known vocabulary fall back to the triad their name starts with
-    (a warning is logged); a label whose root is not a note name raises ValueError.
-    """
-    label = label.strip()
-    if label in ("N", "X", ""):
-        return None
-    root_text, _, rest = label.partition(":")
-    quality, _, bass_text = (rest or "maj").partition("/")
-    match = _ROOT_RE.match(root_text)
-    if not match:
-        raise ValueError(f"chord label {label!r} has no root note name (A..G with # or b)")
-    root_pc = (_NOTE_PITCH_CLASS[match.group(1)] + {"#": 1, "b": -1, "": 0}[match.group(2)]) % 12
-    names = _FLAT_NAMES if match.group(2) == "b" or root_pc in (3, 10) else _SHARP_NAMES
-    suffix = _QUALITY_SUFFIX.get(quality)
-    if suffix is None:
-        suffix = next(
-            (
-                s
-                for q, s in (("min", "m"), ("dim", "dim"), ("aug", "aug"), ("sus", "sus4"))
-                if quality.startswith(q)
-            ),
-            "",
-        )
-        logger.warning("unknown chord quality %r in %r: using the triad %r", quality, label, suffix)
-    name = names[root_pc] + suffix
-    if bass_text:
-        degree = _DEGREE_RE.match(bass_text)
-        if not degree or int(degree.group(2)) not in _DEGREE_SEMITONES:
-            raise ValueError(
-                f"chord label {label!r}: bass degree {bass_text!r} is not like b3, 5 or 7"
-            )
-        shift = _DEGREE_SEMITONES[int(degree.group(2))]
-        shift += degree.group(1).count("#") - degree.group(1).count("b")
-        if shift % 12:
-            name += "/" + names[(root_pc + shift) % 12]
-    return name
-
-
-# --- the bar grid and the chart ---------------------------------------------------------------
-def chords_per_beat(
-    spans: list[ChordSpan], bar_beats_seconds: np.ndarray
-) -> list[list[str | None]]:
-    """MMA chord name (None = no chord) of every beat: the label overlapping the beat the most.
-
-    ``bar_beats_seconds`` is ``float[n_bars, 5]``: each bar's four beat starts and its end.
-    """
-    starts = np.asarray([s.start_seconds for s in spans], dtype=float)
-    ends = np.asarray([s.end_seconds for s in spans], dtype=float)
-    names = [mma_chord_name(s.label) for s in spans]
-    bars = []
-    for row in bar_beats_seconds:
-        bar: list[str | None] = []
-        for beat_start, beat_end in zip(row[:-1], row[1:], strict=True):
-            overlap = np.minimum(ends, beat_end) - np.maximum(starts, beat_start)
-            best = int(np.argmax(overlap)) if len(spans) else -1
-            bar.append(names[best] if best >= 0 and overlap[best] > 0 else None)
-        bars.append(bar)
-    return bars
-
-
-def chart_text(bars: list[list[str | None]], *, groove: str, tempo_bpm: float, seed: int) -> str:
-    """An MMA song file: header, then one line per bar with one field per beat.
-
-    A beat repeating the previous beat's chord is written ``/``; no chord is ``z`` (drums go on).
-    """
-    lines = [
-        "// written by musegan-live training.mma",
-        f"RndSeed {int(seed)}",
-        f"Tempo {max(20.0, min(400.0, float(tempo_bpm))):.2f}",
-        f"Groove {groove}",
-    ]
-    for number, bar in enumerate(bars, 1):
-        fields = []
-        previous = object()
-        for chord in bar:
-            name = "z" if chord is None else chord
-            fields.append("/" if name == previous else name)
-            previous = name
-        lines.append(f"{number} " + " ".join(fields))
-    return "\n".join(lines) + "\n"
 
 
 # --- rendering --------------------------------------------------------------------------------
