@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import mido
 import numpy as np
 
-from musegan_live.errors import MidiFileError
+from musegan_live.atomic_files import atomic_write
+from musegan_live.errors import DataFileError, MidiFileError
 from musegan_live.representation import (
     DRUM_CHANNEL,
     DRUM_NOTE_STEPS,
@@ -167,28 +166,10 @@ def write_midi(path: str | os.PathLike, roll: np.ndarray, **kwargs: object) -> N
     and renamed, so a reader never sees half a file.
     """
     midi = roll_to_midi(roll, **kwargs)  # type: ignore[arg-type]
-    target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as err:
-        raise MidiFileError(
-            f"{target}: cannot write here ({err.strerror}); choose a writable folder",
-            reason="unwritable",
-        ) from err
-    try:
-        with os.fdopen(fd, "wb") as f:
-            midi.save(file=f)
-        os.replace(tmp_name, target)
-    except OSError as err:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise MidiFileError(
-            f"{target}: cannot write ({err.strerror}); check the disk and the path",
-            reason="unwritable",
-        ) from err
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        atomic_write(path, lambda f: midi.save(file=f))
+    except DataFileError as err:
+        raise MidiFileError(str(err), reason="unwritable") from err
 
 
 def _notes(track_roll: np.ndarray, *, drums: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
-from musegan_live.errors import DataFileError
+from musegan_live.atomic_files import atomic_write
 from musegan_live.midi_write import cell_velocities, check_roll
 from musegan_live.representation import (
     DRUMS,
@@ -46,7 +45,7 @@ _SONG_PHRASES_PER_LINE = 2  # a song is drawn 8 bars per line by default
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Save one array as ``.npy`` (no pickles), exactly as :func:`numpy.load` reads it back."""
     arr = np.asarray(array)
-    _atomic_write(path, lambda f: np.save(f, arr, allow_pickle=False))
+    atomic_write(path, lambda f: np.save(f, arr, allow_pickle=False))
 
 
 def save_pypianoroll_npz(
@@ -100,7 +99,7 @@ def save_pypianoroll_npz(
     multitrack.validate()
     # pypianoroll.save appends info.json to the zip after writing it, so it needs a real path.
     # numpy appends '.npz' to names without it, so the temporary name always ends with it.
-    _atomic_write(
+    atomic_write(
         path, None, save_to_path=lambda tmp: pypianoroll.save(tmp, multitrack), tmp_suffix=".npz"
     )
 
@@ -140,7 +139,7 @@ def save_png(
         raise ValueError(f"columns must be >= 1, got {columns}")
     columns = min(columns, len(phrases))
     image = _grid_image(phrases, track_list, columns)
-    _atomic_write(path, lambda f: _render_png(f, image, track_list, title))
+    atomic_write(path, lambda f: _render_png(f, image, track_list, title))
 
 
 # --- drawing --------------------------------------------------------------------------------
@@ -246,37 +245,3 @@ def _render_png(f: IO[bytes], image: np.ndarray, tracks: list[int], title: str |
 
 
 # --- files ----------------------------------------------------------------------------------
-def _atomic_write(
-    path: str | os.PathLike,
-    write: Callable[[IO[bytes]], None] | None,
-    *,
-    save_to_path: Callable[[str], None] | None = None,
-    tmp_suffix: str | None = None,
-) -> None:
-    """Write through ``write(file)`` or ``save_to_path(tmp_path)``, then rename onto ``path``."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        suffix = ".partial" + (target.suffix if tmp_suffix is None else tmp_suffix)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
-    except OSError as err:
-        raise DataFileError(
-            f"{target}: cannot write here ({err.strerror}); choose a writable folder"
-        ) from err
-    try:
-        if save_to_path is not None:
-            os.close(fd)
-            save_to_path(tmp_name)
-        else:
-            assert write is not None
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-        os.replace(tmp_name, target)
-    except OSError as err:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise DataFileError(
-            f"{target}: cannot write ({err.strerror}); check the disk and the path"
-        ) from err
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

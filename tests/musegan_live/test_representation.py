@@ -1,5 +1,8 @@
 """The representation contract: constants, merge rule, phrase cutting, LPD-5 sparse files."""
 
+import os
+import stat
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -101,3 +104,13 @@ def test_malformed_sparse_files_say_what_is_wrong(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(DataFileError):
         rep.load_sparse_npz(tmp_path / "junk.npz")
+
+
+def test_written_files_get_ordinary_permissions_and_no_leftovers(tmp_path):
+    old_umask = os.umask(0o022)
+    try:
+        rep.save_sparse_npz(tmp_path / "x.npz", np.zeros((1, *rep.PHRASE_SHAPE), dtype=bool))
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "x.npz").stat().st_mode) == 0o644  # not mkstemp's 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npz"]
