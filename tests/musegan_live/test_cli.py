@@ -142,6 +142,29 @@ def test_missing_model_dir_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "out.mid").exists()
 
 
+@pytest.mark.parametrize("damage", ["truncated generator", "mismatched constants"])
+def test_broken_model_is_one_line_and_keeps_the_user_files(
+    tmp_path, capsys, tiny_model_dir, damage
+):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    if damage == "truncated generator":
+        data = (model / "generator.onnx").read_bytes()
+        (model / "generator.onnx").write_bytes(data[: len(data) // 3])
+        expected = "generator.onnx"
+    else:  # a model trained for 96 steps per bar must be refused, naming the constant
+        card = (model / "model.yaml").read_text()
+        (model / "model.yaml").write_text(card.replace("steps_per_bar: 48", "steps_per_bar: 96"))
+        expected = "steps_per_bar"
+    song = write_fixture_midi(tmp_path / "song.mid", [Part(notes=[(60, 0, 4)])])
+    before = song.read_bytes()
+    out = tmp_path / "out.mid"
+    code, _, err = run(capsys, "accompany", song, "-o", out, "--model-dir", model)
+    assert code == 1
+    assert_one_line_error(err, expected)
+    assert song.read_bytes() == before and not out.exists()
+
+
 def test_daemon_options_reach_the_config(tmp_path, capsys, daemon_calls):
     config_file = tmp_path / "live.yaml"
     config_file.write_text("clock:\n  bpm: 90\n  source: internal\ninput:\n  thru: true\n")
