@@ -11,8 +11,6 @@ benchmark is skipped with a message when it is absent.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -23,23 +21,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import machine_description  # noqa: E402
 from training.collect import collect, load_collect_config  # noqa: E402
 
 DEFAULT_FOLDER = ROOT.parent / "shared" / "data" / "freedoom"
-
-
-def machine() -> str:
-    """CPU model, logical cores, Python and OS."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{model}, {os.cpu_count()} logical cores, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
 
 
 def main() -> int:
@@ -56,7 +41,7 @@ def main() -> int:
         return 0
     config = load_collect_config(None, condition_track=args.condition_track,
                                  min_other_tracks=args.min_other_tracks)
-    print(f"machine: {machine()}")
+    print(f"machine: {machine_description()}")
     print(f"folder: {folder}  keep: {config.keep_rule().describe()}")
     header = (f"{'jobs':>4} {'files':>6} {'phrases':>8} {'wall s':>7} {'files/s':>8} "
               f"{'phrases/s':>10} {'median ms':>10} {'p99 ms':>8}")

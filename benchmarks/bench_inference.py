@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,19 +28,10 @@ import onnxruntime as ort
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine_description, p50_p99  # noqa: E402
 from musegan_live.inference import Accompanist  # noqa: E402
 
 PROVIDERS = ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(run: Callable[[int], object], runs: int, warm_up: int = 5) -> tuple[float, float]:
@@ -53,7 +43,7 @@ def measure(run: Callable[[int], object], runs: int, warm_up: int = 5) -> tuple[
         started = time.perf_counter()
         run(i)
         times.append((time.perf_counter() - started) * 1000)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+    return p50_p99(times)
 
 
 def random_plans(n: int, latent_dim: int, seed: int = 0) -> list[tuple[np.ndarray, ...]]:
@@ -115,9 +105,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    print(f"{platform.node()}: {cpu_name()}, {os.cpu_count()} CPUs, onnxruntime {ort.__version__}"
-          f" ({', '.join(ort.get_available_providers())}), load average "
-          f"{os.getloadavg()[0]:.2f}; batch 1, {args.runs} runs")
+    providers = ", ".join(ort.get_available_providers())
+    print(machine_description(f"onnxruntime {ort.__version__} ({providers})"))
+    print(f"batch 1, {args.runs} runs")
     print(f"{'model':10s} {'engine':24s} {'threads':>7s} {'p50 ms':>9s} {'p99 ms':>9s}")
     if args.model:
         bench_onnx(Path(args.model), Path(args.model).name, args.runs)

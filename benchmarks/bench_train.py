@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine_description  # noqa: E402
 from musegan_live.representation import save_sparse_npz  # noqa: E402
 from training import train  # noqa: E402
 from training.dataset import synthetic_phrases  # noqa: E402
@@ -35,11 +34,10 @@ from training.export import export_model  # noqa: E402
 
 
 def machine() -> str:
-    threads = torch.get_num_threads()
-    cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA"
-    return (f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}), torch {torch.__version__} "
-            f"({threads} threads), {gpu}, load average {os.getloadavg()[0]:.2f}")
+    return machine_description(
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+    )
 
 
 def bench(config: str, device: str, steps: int, data: Path, work: Path) -> dict[str, float]:
