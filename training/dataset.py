@@ -57,6 +57,13 @@ class _Source:
     data: SparseDataset
     conditioned: np.ndarray  # int64 phrase indices usable with a condition
     free: np.ndarray  # int64 phrase indices usable without one
+    offsets: np.ndarray  # int64[N + 1]: phrase i is nonzero[:][offsets[i] : offsets[i + 1]]
+
+    def phrase_into(self, index: int, out: np.ndarray) -> None:
+        """Write dense phrase ``index`` into ``out`` (bool[4, 48, 84, 5], cleared here)."""
+        lo, hi = self.offsets[index], self.offsets[index + 1]
+        out[...] = False
+        out[tuple(axis[lo:hi] for axis in self.data.nonzero[1:])] = True
 
 
 def known_mask_from_now(now_steps: np.ndarray) -> np.ndarray:
@@ -64,6 +71,18 @@ def known_mask_from_now(now_steps: np.ndarray) -> np.ndarray:
     steps = np.arange(STEPS_PER_PHRASE)
     mask = steps[None, :] < np.asarray(now_steps)[:, None]
     return mask.reshape(-1, N_BARS, STEPS_PER_BAR).astype(np.float32)
+
+
+def compact(data: SparseDataset) -> SparseDataset:
+    """The same dataset with 8 bytes per note cell instead of 40.
+
+    ``load_sparse_npz`` gives int64 coordinates; a phrase index fits int32 and every other axis
+    (4 bars, 48 steps, 84 pitches, 5 tracks) fits uint8, which matters for corpora with tens of
+    millions of note cells (62M for POP909 x MMA: 2.5 GB -> 0.5 GB).
+    """
+    first = data.nonzero[0].astype(np.int32 if len(data) < 2**31 else np.int64)
+    rest = tuple(axis.astype(np.uint8) for axis in data.nonzero[1:])
+    return SparseDataset(shape=data.shape, nonzero=(first, *rest))
 
 
 def _track_presence(data: SparseDataset) -> np.ndarray:
@@ -95,14 +114,15 @@ class PhraseSampler:
         others = [t for t in range(N_TRACKS) if t != condition_track]
         self.sources: list[_Source] = []
         for path, weight in sources:
-            data = load_sparse_npz(path)
+            data = compact(load_sparse_npz(path))
             present = _track_presence(data)
             has_accompaniment = present[:, others].any(axis=1)
             conditioned = np.flatnonzero(has_accompaniment & present[:, condition_track])
             free = np.flatnonzero(has_accompaniment)
             logger.info("%s: %d phrases, %d with a condition, %d usable without", path, len(data),
                         conditioned.size, free.size)
-            self.sources.append(_Source(str(path), float(weight), data, conditioned, free))
+            offsets = np.searchsorted(data.nonzero[0], np.arange(len(data) + 1))
+            self.sources.append(_Source(str(path), float(weight), data, conditioned, free, offsets))
         if not any(s.free.size for s in self.sources):
             raise DataFileError(
                 f"none of {[s.path for s in self.sources]} has a phrase with a note outside the "
@@ -141,7 +161,7 @@ class PhraseSampler:
         phrases = np.empty((batch_size, *PHRASE_SHAPE), dtype=bool)
         for i in range(batch_size):
             source, index = self._pick(rng, bool(dropped[i]))
-            phrases[i] = self.sources[source].data.phrase(index)
+            self.sources[source].phrase_into(index, phrases[i])
         return Batch(phrases=phrases, known_mask=known_mask_from_now(now), dropped=dropped)
 
 
