@@ -1,0 +1,209 @@
+"""MIDI port base classes (mido's pattern), fakes for tests, message checks, name matching.
+
+``OutputPort.send`` validates the message and calls the backend's ``_send(data)`` under the
+port's lock; an ``InputPort``'s backend callback only timestamps the bytes with
+``time.monotonic()`` and puts a ``ReceivedMidi`` on a ``queue.SimpleQueue`` (``DESIGN.md``
+section 2: callbacks do no work). ``FakeOutputPort`` / ``FakeInputPort`` are the in-memory
+backends for tests. The real backends (rtmidi on JACK or ALSA) live in ``ports``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import mido
+
+from musegan_live.errors import PortError
+
+
+class ReceivedMidi(NamedTuple):
+    """One incoming MIDI message as the input callback saw it.
+
+    ``time_seconds`` is ``time.monotonic()`` at arrival; ``data`` the raw bytes (status first);
+    ``port_name`` the input port it came from.
+    """
+
+    time_seconds: float
+    data: Sequence[int]
+    port_name: str
+
+
+# --- message validation -----------------------------------------------------------------------
+# Data byte counts by status high nibble (channel messages) or status byte (system messages).
+_CHANNEL_DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+_SYSTEM_DATA_BYTES = {0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0, 0xFF: 0}
+
+
+def message_bytes(message: mido.Message) -> list[int]:
+    """The bytes of a channel or realtime message, checked; PortError says what is wrong.
+
+    Accepted: note on/off, aftertouch, control change, program change, pitch wheel (channels
+    0..15), song position/select, tune request, clock, start, continue, stop, reset. Refused:
+    meta messages and sysex (a live output has no use for them), bytes outside 0..127.
+    """
+    if not isinstance(message, mido.Message):
+        raise PortError(
+            f"cannot send {message!r}: only mido.Message channel or realtime messages can go to "
+            "a MIDI port (meta messages belong in MIDI files)"
+        )
+    data = message.bytes()
+    status = data[0] if data else -1
+    if 0x80 <= status < 0xF0:
+        expected = _CHANNEL_DATA_BYTES[status & 0xF0]
+    elif status in _SYSTEM_DATA_BYTES:
+        expected = _SYSTEM_DATA_BYTES[status]
+    else:
+        raise PortError(f"cannot send {message}: message type {message.type!r} is not supported")
+    if len(data) != 1 + expected or any(not 0 <= b <= 0x7F for b in data[1:]):
+        raise PortError(f"cannot send {message}: data bytes must be 0..127, got {data[1:]}")
+    return data
+
+
+# --- base classes -----------------------------------------------------------------------------
+class OutputPort:
+    """A MIDI destination. ``send`` validates and locks; subclasses implement ``_send``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def send(self, message: mido.Message) -> None:
+        """Send one message now (thread-safe). PortError when it is invalid or the port closed."""
+        data = message_bytes(message)
+        with self._lock:
+            if self._closed:
+                raise PortError(f"cannot send to MIDI output {self.name!r}: the port is closed")
+            self._send(data)
+
+    def close(self) -> None:
+        """Close the port (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._close()
+
+    def _send(self, data: list[int]) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release backend resources (called once, under the lock)."""
+
+    def __enter__(self) -> OutputPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class InputPort:
+    """A MIDI source. Each arriving message becomes a ``ReceivedMidi`` on ``self.queue``.
+
+    Several ports may share one queue (pass it in) so that one thread consumes all input.
+    """
+
+    def __init__(self, name: str, message_queue: queue.SimpleQueue[Any] | None = None) -> None:
+        self.name = name
+        self.queue: queue.SimpleQueue[Any] = (
+            message_queue if message_queue is not None else queue.SimpleQueue()
+        )
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _enqueue(self, data: Sequence[int]) -> None:
+        """Backend callback body: timestamp and enqueue, nothing else."""
+        self.queue.put(ReceivedMidi(time.monotonic(), data, self.name))
+
+    def receive(self, timeout_seconds: float | None = None) -> ReceivedMidi | None:
+        """Next message from this port's queue, or None after ``timeout_seconds``."""
+        try:
+            return self.queue.get(timeout=timeout_seconds)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        """Stop receiving (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._close()
+
+    def _close(self) -> None:
+        """Release backend resources (called once, under the lock)."""
+
+    def __enter__(self) -> InputPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+# --- fakes for tests --------------------------------------------------------------------------
+class FakeOutputPort(OutputPort):
+    """Records what is sent: ``sent`` holds ``(time.monotonic(), mido.Message)`` pairs."""
+
+    def __init__(self, name: str = "fake out") -> None:
+        super().__init__(name)
+        self.sent: list[tuple[float, mido.Message]] = []
+
+    def _send(self, data: list[int]) -> None:
+        self.sent.append((time.monotonic(), mido.Message.from_bytes(data)))
+
+    @property
+    def messages(self) -> list[mido.Message]:
+        return [message for _, message in self.sent]
+
+
+class FakeInputPort(InputPort):
+    """An input fed by the test: ``inject`` goes through the same path as a backend callback."""
+
+    def __init__(
+        self, name: str = "fake in", message_queue: queue.SimpleQueue[Any] | None = None
+    ) -> None:
+        super().__init__(name, message_queue)
+
+    def inject(self, message: mido.Message | Sequence[int]) -> None:
+        data = message.bytes() if isinstance(message, mido.Message) else list(message)
+        self._enqueue(data)
+
+
+def match_port(query: str, names: Sequence[str], direction: str) -> int | None:
+    """Index of the one port in ``names`` that ``query`` names, None if none.
+
+    Case-insensitive; an exact name wins, else a unique substring. Several substring matches
+    raise PortError listing them.
+    """
+    wanted = query.casefold()
+    exact = [i for i, name in enumerate(names) if name.casefold() == wanted]
+    if len(exact) == 1:
+        return exact[0]
+    hits = [i for i, name in enumerate(names) if wanted in name.casefold()]
+    if not hits:
+        return None
+    if len(hits) > 1:
+        listed = "; ".join(repr(names[i]) for i in hits)
+        raise PortError(
+            f"MIDI {direction} name {query!r} is ambiguous: it matches {listed}. "
+            "Give more of the name."
+        )
+    return hits[0]
