@@ -26,8 +26,6 @@ The machine is shared; the load average is printed with the table.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
 import signal
 import subprocess
@@ -41,6 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine_description  # noqa: E402
 from tests.integration.jack_harness import (  # noqa: E402
     ClockMaster,
     DaemonProcess,
@@ -54,28 +53,14 @@ from tests.integration.jack_harness import (  # noqa: E402
 TICK_FRAMES_120 = 1000  # at 48 kHz
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def jackd_version() -> str:
     out = subprocess.run(["jackd", "--version"], capture_output=True, text=True).stdout
     return out.split("\n")[0].strip() or "jackd"
 
 
-def machine_description() -> str:
-    load = os.getloadavg()
-    return (
-        f"{cpu_name()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-        f"Python {platform.python_version()}, {jackd_version()}; "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-    )
+def jack_machine_description() -> str:
+    """The shared machine line plus the jackd version."""
+    return machine_description(jackd_version())
 
 
 def first_tick_frame(tick_frames, start_frame: int, frames_per_tick: float) -> float:
@@ -203,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.model / "model.yaml").is_file():
         parser.error(f"no exported model at {args.model}; pass --model DIR")
     threshold = args.threshold or threshold_for_piano_part(args.model)
-    print(f"machine: {machine_description()}")
+    print(f"machine: {jack_machine_description()}")
     print(f"model: {args.model} (threshold {threshold:.4f}); 120 BPM, 48 kHz, "
           f"{args.seconds:g} s per configuration")
     rows = []

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_jack_latency import (  # noqa: E402
     burst_onsets,
     first_tick_frame,
-    machine_description,
+    jack_machine_description,
 )
 from tests.integration.jack_harness import (  # noqa: E402
     ClockMaster,
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.model / "model.yaml").is_file():
         parser.error(f"no exported model at {args.model}; pass --model DIR")
     threshold = args.threshold or threshold_for_piano_part(args.model)
-    print(f"machine: {machine_description()}")
+    print(f"machine: {jack_machine_description()}")
     server = JackServer(period_frames=args.period, realtime=not args.no_realtime).start()
     print(f"{server.describe()}; model {args.model} (threshold {threshold:.4f}); "
           f"{args.bpm:g} BPM for {args.minutes:g} min")
