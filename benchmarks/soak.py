@@ -1,7 +1,7 @@
 """Soak test: the live daemon for N minutes at 200 BPM through a real JACK server.
 
     python benchmarks/soak.py --model exported_models/default [--minutes 30] [--bpm 200]
-        [--period 64] [--no-realtime] [--threshold T]
+        [--period 64] [--no-realtime] [--threshold model|dense|T]
 
 ``jack_midi_clock`` drives the daemon (a subprocess, as a user runs it) while a player client
 plays chords on every beat and a JACK-Client recorder stamps the clock and everything the
@@ -39,6 +39,7 @@ from benchmarks.bench_jack_latency import (  # noqa: E402
     first_tick_frame,
     jack_machine_description,
 )
+from musegan_live.model_files import load_model_card  # noqa: E402
 from tests.integration.jack_harness import (  # noqa: E402
     ClockMaster,
     DaemonProcess,
@@ -129,13 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bpm", type=float, default=200.0)
     parser.add_argument("--period", type=int, default=64)
     parser.add_argument("--no-realtime", action="store_true")
-    parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument("--threshold", default="model",
+                        help="note threshold: 'model' (its own, as a user hears it), 'dense' "
+                             "(low enough that a barely trained model plays every track), or "
+                             "a number")
     parser.add_argument("--verbose", action="store_true",
                         help="run the daemon with -v and print its clock diagnostics")
     args = parser.parse_args(argv)
     if not (args.model / "model.yaml").is_file():
         parser.error(f"no exported model at {args.model}; pass --model DIR")
-    threshold = args.threshold or threshold_for_piano_part(args.model)
+    if args.threshold == "model":
+        threshold = load_model_card(args.model).threshold
+    elif args.threshold == "dense":
+        threshold = threshold_for_piano_part(args.model)
+    else:
+        threshold = float(args.threshold)
     print(f"machine: {jack_machine_description()}")
     server = JackServer(period_frames=args.period, realtime=not args.no_realtime).start()
     print(f"{server.describe()}; model {args.model} (threshold {threshold:.4f}); "
