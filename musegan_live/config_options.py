@@ -96,7 +96,8 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
     Option("verbose", "bool", False, "log at DEBUG level"),
     Option("clock.source", "choice", "auto",
            "external: follow MIDI clock on the input; internal: own clock; auto: internal "
-           "until an external clock appears (1 s grace at start), then external", choices=CLOCK_SOURCES),
+           "until an external clock appears (1 s grace at start), then external",
+           choices=CLOCK_SOURCES),
     Option("clock.bpm", "float", 120.0, "tempo of the internal clock, 20..300",
            low=MIN_BPM, high=MAX_BPM),
     Option("clock.send_clock", "bool", False,
