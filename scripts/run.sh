@@ -16,11 +16,16 @@ if [ ! -e /dev/snd/seq ] && ! jack_lsp >/dev/null 2>&1; then
     echo "run: no ALSA sequencer and no JACK server; starting 'jackd -d dummy' for this session"
     jackd --no-realtime -d dummy -r 48000 -p 256 >/tmp/musegan-live-jackd.log 2>&1 &
     jack_pid=$!
-    trap '[ -n "$jack_pid" ] && kill "$jack_pid" 2>/dev/null' EXIT
+    # Stop the server we started however this script ends (normal exit, Ctrl-C, kill).
+    stop_jack() { kill "$jack_pid" 2>/dev/null || true; }
+    trap stop_jack EXIT
+    trap 'stop_jack; exit 130' INT
+    trap 'stop_jack; exit 143' TERM
     for _ in $(seq 50); do jack_lsp >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
 if [ "$#" -eq 0 ]; then
     set -- --in Keyboard --out DAW
 fi
-musegan-live "$@"
+musegan-live "$@" || status=$?
+exit "${status:-0}"
