@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import mido
 
@@ -64,8 +64,11 @@ def message_bytes(message: mido.Message) -> list[int]:
 
 
 # --- base classes -----------------------------------------------------------------------------
-class OutputPort:
-    """A MIDI destination. ``send`` validates and locks; subclasses implement ``_send``."""
+_PortT = TypeVar("_PortT", bound="_Port")
+
+
+class _Port:
+    """What every port has: a name, a lock, an idempotent close, a context manager."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -76,14 +79,6 @@ class OutputPort:
     def closed(self) -> bool:
         return self._closed
 
-    def send(self, message: mido.Message) -> None:
-        """Send one message now (thread-safe). PortError when it is invalid or the port closed."""
-        data = message_bytes(message)
-        with self._lock:
-            if self._closed:
-                raise PortError(f"cannot send to MIDI output {self.name!r}: the port is closed")
-            self._send(data)
-
     def close(self) -> None:
         """Close the port (idempotent)."""
         with self._lock:
@@ -92,13 +87,10 @@ class OutputPort:
             self._closed = True
             self._close()
 
-    def _send(self, data: list[int]) -> None:
-        raise NotImplementedError
-
     def _close(self) -> None:
         """Release backend resources (called once, under the lock)."""
 
-    def __enter__(self) -> OutputPort:
+    def __enter__(self: _PortT) -> _PortT:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -108,23 +100,32 @@ class OutputPort:
         return f"{type(self).__name__}({self.name!r})"
 
 
-class InputPort:
+class OutputPort(_Port):
+    """A MIDI destination. ``send`` validates and locks; subclasses implement ``_send``."""
+
+    def send(self, message: mido.Message) -> None:
+        """Send one message now (thread-safe). PortError when it is invalid or the port closed."""
+        data = message_bytes(message)
+        with self._lock:
+            if self._closed:
+                raise PortError(f"cannot send to MIDI output {self.name!r}: the port is closed")
+            self._send(data)
+
+    def _send(self, data: list[int]) -> None:
+        raise NotImplementedError
+
+
+class InputPort(_Port):
     """A MIDI source. Each arriving message becomes a ``ReceivedMidi`` on ``self.queue``.
 
     Several ports may share one queue (pass it in) so that one thread consumes all input.
     """
 
     def __init__(self, name: str, message_queue: queue.SimpleQueue[Any] | None = None) -> None:
-        self.name = name
+        super().__init__(name)
         self.queue: queue.SimpleQueue[Any] = (
             message_queue if message_queue is not None else queue.SimpleQueue()
         )
-        self._closed = False
-        self._lock = threading.Lock()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def _enqueue(self, data: Sequence[int]) -> None:
         """Backend callback body: timestamp and enqueue, nothing else."""
@@ -136,26 +137,6 @@ class InputPort:
             return self.queue.get(timeout=timeout_seconds)
         except queue.Empty:
             return None
-
-    def close(self) -> None:
-        """Stop receiving (idempotent)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._close()
-
-    def _close(self) -> None:
-        """Release backend resources (called once, under the lock)."""
-
-    def __enter__(self) -> InputPort:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
 
 
 # --- fakes for tests --------------------------------------------------------------------------
