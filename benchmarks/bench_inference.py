@@ -1,5 +1,5 @@
 """Latency of one plan (encoder + generator, batch 1): ONNX Runtime per provider and thread
-count, against PyTorch eager.
+count, against PyTorch eager; and of decoding its probabilities into notes.
 
     python benchmarks/bench_inference.py [--configs tiny cpu-small default] [--runs 200]
     python benchmarks/bench_inference.py --model exported_models/default   # an exported model
@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.machine import machine_description, p50_p99  # noqa: E402
+from musegan_live.decoding import decode_notes  # noqa: E402
 from musegan_live.inference import Accompanist  # noqa: E402
 
 PROVIDERS = ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]
@@ -69,6 +70,12 @@ def bench_onnx(model_dir: Path, label: str, runs: int) -> None:
             short = provider.replace("ExecutionProvider", "")
             print(f"{label:10s} {'onnxruntime ' + short:24s} {threads:7d} {p50:9.2f} {p99:9.2f}",
                   flush=True)
+    # probabilities -> notes (hysteresis, shortest note, voice limits): numpy, after inference
+    acc = Accompanist.from_dir(model_dir)
+    probabilities = [acc.probabilities(*plan) for plan in random_plans(16, acc.latent_dim)]
+    p50, p99 = measure(lambda i: decode_notes(probabilities[i % 16], acc.output_tracks,
+                                              acc.decoding), runs)
+    print(f"{label:10s} {'note decoding (numpy)':24s} {1:7d} {p50:9.2f} {p99:9.2f}", flush=True)
 
 
 def bench_config(config: str, runs: int, work: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musegan_live.decoding import NoteDecoding, decode_notes
 from musegan_live.errors import ModelError
 from musegan_live.model_files import (
     ModelCard,
@@ -91,6 +92,7 @@ class Accompanist:
         self.output_tracks: list[int] = card.output_indices
         self.latent_dim: int = card.latent_dim
         self.threshold: float = card.threshold
+        self.decoding: NoteDecoding = card.decoding
         self._encoder = encoder_session
         self._generator = generator_session
         self.feature_names = [f"features_{k}" for k in range(card.encoder_outputs)]
@@ -218,9 +220,14 @@ class Accompanist:
         z: np.ndarray,
         threshold: float | None = None,
     ) -> np.ndarray:
-        """Notes ``bool[B, 4, 48, 84, 4]``: probabilities >= ``threshold`` (default the model's)."""
-        limit = self.threshold if threshold is None else float(threshold)
-        return self.probabilities(condition, known_mask, z) >= limit
+        """Notes ``bool[B, 4, 48, 84, 4]`` of the output tracks, decoded as ``model.yaml`` says.
+
+        :func:`musegan_live.decoding.decode_notes` with the model's decoding; ``threshold``
+        replaces its start threshold (``None``: the model's own).
+        """
+        decoding = self.decoding.with_threshold(threshold)
+        probabilities = self.probabilities(condition, known_mask, z)
+        return decode_notes(probabilities, self.output_tracks, decoding)
 
     def full_phrase(self, condition: np.ndarray, accompaniment: np.ndarray) -> np.ndarray:
         """The condition ``[B,4,48,84]`` put among the 4 output tracks -> ``bool[B,4,48,84,5]``."""

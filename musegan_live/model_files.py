@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from musegan_live.decoding import NoteDecoding
 from musegan_live.errors import ModelError
 from musegan_live.representation import TRACK_NAMES, other_tracks, representation_constants
 
@@ -47,7 +48,9 @@ class ModelCard:
     output_tracks: list[str]  # the four accompaniment track names, in representation order
     latent_dim: int
     encoder_outputs: int  # K: the encoder's outputs features_0 .. features_{K-1}
-    threshold: float  # a note is on where probability >= threshold
+    threshold: float  # a note starts where probability >= threshold
+    #: hysteresis, minimum note length and voice limits (model.yaml ``decoding``; none if absent)
+    decoding: NoteDecoding = field(default_factory=NoteDecoding)
     training: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +84,7 @@ class ModelCard:
             "latent_dim": self.latent_dim,
             "encoder_outputs": self.encoder_outputs,
             "threshold": self.threshold,
+            "decoding": self.decoding.to_mapping(),
             "training": self.training,
             "data": self.data,
             "metrics": self.metrics,
@@ -156,6 +160,12 @@ def load_model_card(model_dir: str | os.PathLike | None = None) -> ModelCard:
             f"{card_path}: latent_dim ({latent_dim}) and encoder_outputs ({encoder_outputs}) must "
             f"be >= 1 and threshold ({threshold}) in (0, 1); re-export the model"
         )
+    try:
+        decoding = NoteDecoding.from_mapping(threshold, values.get("decoding"))
+    except ValueError as err:
+        raise ModelError(
+            f"{card_path}: decoding: {err}; fix that key or re-export the model"
+        ) from err
     card = ModelCard(
         directory=directory,
         name=str(values.get("name", directory.name)),
@@ -166,6 +176,7 @@ def load_model_card(model_dir: str | os.PathLike | None = None) -> ModelCard:
         latent_dim=latent_dim,
         encoder_outputs=encoder_outputs,
         threshold=threshold,
+        decoding=decoding,
         training=dict(values.get("training") or {}),
         data=dict(values.get("data") or {}),
         metrics=dict(values.get("metrics") or {}),

@@ -254,6 +254,7 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *, name: str 
             latent_dim=cfg.model.latent_dim,
             encoder_outputs=len(feats),
             threshold=cfg.model.threshold,
+            decoding=cfg.model.note_decoding(),
             training=cfg.to_dict(),
             data=_data_provenance(cfg),
             metrics={"training_steps": int(state["step"])},

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from musegan_live.decoding import NoteDecoding
 from musegan_live.errors import ConfigError
 from musegan_live.representation import TRACK_NAMES, track_index
 
@@ -59,8 +60,27 @@ class ModelConfig:
     discriminator_chroma_channels: list[int] = field(default_factory=lambda: [32, 64])
     discriminator_onset_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     discriminator_merge_channels: int = 256
-    #: a note is on where the generator's probability >= threshold (written to model.yaml)
+    #: a note starts where the generator's probability >= threshold (written to model.yaml)
     threshold: float = 0.5
+    #: note decoding written to model.yaml (musegan_live/decoding.py): a started note holds while
+    #: probability >= sustain_threshold (null = threshold, no hysteresis)
+    sustain_threshold: float | None = 0.4
+    #: shortest note kept per track, in steps (48 per bar: 3 = a 16th, 6 = an 8th); 87 % of the
+    #: string notes in the POP909 + MMA corpus last an 8th or more, 97 % of guitar notes a 16th
+    min_note_steps: dict[str, int] = field(
+        default_factory=lambda: {"Piano": 3, "Guitar": 3, "Bass": 3, "Strings": 6}
+    )
+    #: most pitches sounding at one step per track: ten fingers; the 99th percentile of the
+    #: corpus for Bass (2: a note and its octave) and Strings (5); none for Guitar (MMA's chord
+    #: parts, merged into Guitar, stack up to 26 pitches)
+    max_voices: dict[str, int] = field(
+        default_factory=lambda: {"Piano": 10, "Bass": 2, "Strings": 5}
+    )
+
+    def note_decoding(self) -> NoteDecoding:
+        """The decoding of this model's output (raises ValueError for bad values)."""
+        return NoteDecoding(self.threshold, self.sustain_threshold, self.min_note_steps,
+                            self.max_voices)
 
 
 @dataclass
@@ -118,6 +138,14 @@ def _check_value(value: Any, hint: Any, key: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _check_value(value, inner[0], key)
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return {
+            _check_value(k, key_hint, f"{key} (a key)"): _check_value(v, value_hint, f"{key}.{k}")
+            for k, v in value.items()
+        }
     if origin is list:
         (item_hint,) = typing.get_args(hint)
         if not isinstance(value, list):
@@ -192,6 +220,10 @@ def _validate(cfg: Config) -> None:
              f"must be a list of {n} positive widths, got {widths}")
     need(m.discriminator_merge_channels >= 1, "model.discriminator_merge_channels", "must be >= 1")
     need(0.0 < m.threshold < 1.0, "model.threshold", "must be in (0, 1)")
+    try:
+        m.note_decoding()
+    except ValueError as err:
+        raise ConfigError(f"config key 'model' has a bad note decoding: {err}") from err
     need(t.batch_size >= 1, "train.batch_size", "must be >= 1")
     need(t.steps >= 1, "train.steps", "must be >= 1")
     need(t.n_critic >= 1, "train.n_critic", "must be >= 1")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musegan_live.decoding import decode_notes
 from musegan_live.representation import (
     N_TRACKS,
     STEPS_PER_PHRASE,
@@ -151,10 +152,13 @@ def write_samples(
     condition = real[..., net.condition_track]
     z = torch.randn(n, cfg.model.latent_dim, generator=torch.Generator().manual_seed(7)).to(device)
     net.eval()
+    decoding = cfg.model.note_decoding()  # decoded as the exported model will be
     rows = [real]
     for now_steps in (STEPS_PER_PHRASE, STEPS_PER_PHRASE // 2, 0):
         mask = torch.from_numpy(known_mask_from_now(np.full(n, now_steps))).to(device)
-        tracks = net(z, condition, mask) >= cfg.model.threshold
+        probabilities = net(z, condition, mask).float().cpu().numpy()
+        tracks = torch.from_numpy(decode_notes(probabilities, net.output_tracks, decoding))
+        tracks = tracks.to(device)
         shown = condition if now_steps else torch.zeros_like(condition)
         rows.append(net.full_phrase(shown, tracks.float()))
     rolls = torch.cat(rows).bool().cpu().numpy()  # [4n, 4, 48, 84, 5]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from musegan_live.decoding import NoteDecoding, decode_notes
 from musegan_live.errors import ModelError
 from musegan_live.inference import Accompanist
 from musegan_live.model_files import (
@@ -69,11 +70,33 @@ def test_accompanist_turns_a_condition_into_four_tracks(exported) -> None:
     np.testing.assert_allclose(probs, expected, atol=1e-4, rtol=0)
     notes = acc.accompany(condition, mask, z)
     assert notes.dtype == bool and np.array_equal(notes, probs >= acc.threshold)
-    assert np.array_equal(acc.accompany(condition, mask, z, threshold=0.0), np.ones_like(notes))
+    assert np.array_equal(acc.accompany(condition, mask, z, threshold=1e-9), np.ones_like(notes))
     phrase = acc.full_phrase(condition, notes)
     assert phrase.shape == (2, *PHRASE_SHAPE) and phrase.dtype == bool
     assert np.array_equal(phrase[..., 2], condition)
     assert np.array_equal(phrase[..., [0, 1, 3, 4]], notes)
+
+
+def test_accompany_decodes_as_model_yaml_says(exported, tmp_path: Path) -> None:
+    condition, mask = condition_and_mask(2, seed=4)
+    z = Accompanist.from_dir(exported[0]).sample_z(np.random.default_rng(5), batch=2)
+    probs = Accompanist.from_dir(exported[0]).probabilities(condition, mask, z)
+    # the untrained model's probabilities sit in a narrow band: place the thresholds inside it
+    start, hold = (min(float(np.quantile(probs[..., k], q)) for k in range(4)) for q in (0.9, 0.7))
+    assert ((probs[..., 2] >= start).sum(axis=-1) >= 2).any()  # Bass chords to thin out
+    model_dir = copy_model(exported, tmp_path)
+    card_path = model_dir / "model.yaml"
+    values = yaml.safe_load(card_path.read_text())
+    values["threshold"] = start
+    values["decoding"] = {"sustain_threshold": hold, "min_note_steps": {"Strings": 4},
+                          "max_voices": {"Drums": 3, "Bass": 1}}
+    card_path.write_text(yaml.safe_dump(values))
+    notes = Accompanist.from_dir(model_dir).accompany(condition, mask, z)
+    expected = decode_notes(probs, [0, 1, 3, 4], NoteDecoding(
+        start, hold, {"Strings": 4}, {"Drums": 3, "Bass": 1}))
+    assert np.array_equal(notes, expected) and notes.any()
+    assert notes[..., 2].sum(axis=-1).max() == 1  # Bass (slot 2 of Drums, Piano, Bass, Strings)
+    assert not np.array_equal(notes, probs >= start)
 
 
 def test_unheard_steps_and_other_batch_members_do_not_matter(exported) -> None:
@@ -154,6 +177,9 @@ def test_model_yaml_problems_name_the_key(exported, tmp_path: Path) -> None:
         load_model_card(model_dir)
     write(latent_dim=None)
     with pytest.raises(ModelError, match="'latent_dim' is missing"):
+        load_model_card(model_dir)
+    write(decoding={"sustain_threshold": 0.9})
+    with pytest.raises(ModelError, match=r"model\.yaml: decoding: sustain_threshold must be in"):
         load_model_card(model_dir)
     write(latent_dim=9)  # disagrees with the generator's z input
     with pytest.raises(ModelError, match="latent_dim 9"):
