@@ -158,9 +158,17 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
         sched_g.load_state_dict(checkpoint["sched_generator"])
         sched_d.load_state_dict(checkpoint["sched_discriminator"])
         step = int(checkpoint["step"])
+        # the config's learning rates and schedule rule, not the checkpoint's: a resumed run may
+        # go on with another rate (--set train.lr_generator=...), e.g. to fine-tune gently
+        for sched, base_lr in ((sched_g, cfg.train.lr_generator),
+                               (sched_d, cfg.train.lr_discriminator)):
+            sched.base_lrs = [base_lr] * len(sched.base_lrs)
+            for group in sched.optimizer.param_groups:
+                group["lr"] = base_lr * lr_factor(step, cfg)
         if world == 1:  # per-rank streams differ; a single process can continue exactly
             restore_rng_states(checkpoint["rng"], data_rng)
-        logger.info("resumed %s at step %d (lr %.3g)", args.resume, step, sched_g.get_last_lr()[0])
+        logger.info("resumed %s at step %d (lr %.3g)", args.resume, step,
+                    opt_g.param_groups[0]["lr"])
     del checkpoint
 
     # --- data ---------------------------------------------------------------------------------

@@ -83,6 +83,19 @@ def test_resume_continues_at_the_right_step_with_the_same_lr(
         torch.testing.assert_close(resumed["generator"][key], value, atol=1e-5, rtol=1e-4)
 
 
+def test_resume_can_change_the_learning_rate(data: Path, reference_run: Path,
+                                            tmp_path: Path) -> None:
+    checkpoint = tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes((reference_run / "checkpoint.pt").read_bytes())
+    code = train.main(["--resume", str(checkpoint), "--out", str(tmp_path),
+                       "--set", "train.steps=10", "--set", "train.lr_schedule=constant",
+                       "--set", "train.lr_generator=0.0002"])
+    assert code == 0
+    rows = read_csv(tmp_path / "losses.csv")
+    assert [int(r["step"]) for r in rows][-2:] == [8, 10]
+    assert [float(r["lr"]) for r in rows][-2:] == pytest.approx([2e-4, 2e-4])
+
+
 def test_sigterm_stops_cleanly_with_a_checkpoint(data: Path, tmp_path: Path) -> None:
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM))
     timer.start()
