@@ -86,7 +86,7 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
            "seed of the latent vectors; null = a different accompaniment each run",
            low=0, high=2**63 - 1, nullable=True),
     Option("threshold", "float", None,
-           "note-on probability threshold in (0, 1); null = the model's own",
+           "note-start probability threshold in (0, 1); null = the model's own (model.yaml)",
            low=0.0, high=1.0, nullable=True),
     Option("replan", "choice", "beat", "re-plan the accompaniment every bar, beat or step",
            choices=REPLAN_GRIDS),
