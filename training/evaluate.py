@@ -57,7 +57,12 @@ from musegan_live.representation import (
     SparseDataset,
     load_sparse_npz,
 )
-from training.evaluate_report import make_out_dir, render_markdown, write_report
+from training.evaluate_report import (
+    make_out_dir,
+    quality_checks,
+    render_markdown,
+    write_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +298,7 @@ def run(args: argparse.Namespace) -> dict:
     report.update(
         evaluate(accompanist, real, rng, batch_size=args.batch, threshold=args.threshold)
     )
+    report["checks_full"] = quality_checks(report["settings"]["full"], report["output_tracks"])
     report["seconds_total"] = time.perf_counter() - started
     report["files"] = [str(p) for p in write_report(report, out_dir)]
     return report

@@ -2,8 +2,9 @@
 
 ``render_markdown`` turns the report dict built by :func:`training.evaluate.evaluate` (plus the
 run's ``model``, ``data``, ``seed`` and ``providers``) into one table per setting: rows are metrics,
-columns are real / gen / shuf for each accompaniment track. ``write_report`` writes ``eval.md``
-and ``eval.json`` (NaN as ``null``, so any JSON reader accepts it).
+columns are real / gen / shuf for each accompaniment track, then the :func:`quality_checks` of
+the full-condition setting. ``write_report`` writes ``eval.md`` and ``eval.json`` (NaN as
+``null``, so any JSON reader accepts it).
 """
 
 from __future__ import annotations
@@ -52,6 +53,56 @@ def metric_table(setting: dict, output_tracks: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+#: Single-track statistics a model should reproduce, and how close: |gen - real| <= 25 % of real.
+CLOSE_TO_REAL_METRICS = ("empty_bar_rate", "used_pitch_classes", "qualified_note_rate",
+                         "drum_pattern_rate")
+CLOSE_TO_REAL_TOLERANCE = 0.25
+#: Two-track statistics that must beat the shuffled-real baseline, and in which direction.
+BEAT_SHUFFLED_METRICS = (("harmony_ratio", "higher"), ("tonal_distance", "lower"))
+
+
+def quality_checks(setting: dict, output_tracks: Sequence[str]) -> list[dict]:
+    """Pass/fail rows for one setting (``report["settings"][key]``).
+
+    For each output track where the metric is defined: the single-track metrics of
+    ``CLOSE_TO_REAL_METRICS`` pass when the generated value is within 25 % of the real one
+    (relative; so a rate near zero leaves little room), the harmony ratio passes when higher
+    than the shuffled baseline's, the tonal distance when lower. Each row is ``{"metric",
+    "track", "real", "generated", "shuffled", "rule", "passed"}``.
+    """
+    rows = []
+    real, gen, shuf = (setting[c]["metrics"] for c in ("real", "generated", "shuffled"))
+    for track in output_tracks:
+        for name in CLOSE_TO_REAL_METRICS:
+            r, g = real[name][track], gen[name][track]
+            if math.isnan(r) or math.isnan(g):
+                continue
+            rows.append({"metric": name, "track": track, "real": r, "generated": g,
+                         "shuffled": shuf[name][track], "rule": "within 25 % of real",
+                         "passed": abs(g - r) <= CLOSE_TO_REAL_TOLERANCE * abs(r)})
+        for name, better in BEAT_SHUFFLED_METRICS:
+            g, b = gen[name][track], shuf[name][track]
+            if math.isnan(g) or math.isnan(b):
+                continue
+            rows.append({"metric": name, "track": track, "real": real[name][track],
+                         "generated": g, "shuffled": b, "rule": f"{better} than shuffled",
+                         "passed": g > b if better == "higher" else g < b})
+    return rows
+
+
+def checks_table(rows: Sequence[dict]) -> str:
+    """:func:`quality_checks` rows as a markdown table, failures in bold."""
+    lines = ["| check | track | real | gen | shuf | rule | result |",
+             "|---|---|---:|---:|---:|---|---|"]
+    for row in rows:
+        verdict = "pass" if row["passed"] else "**FAIL**"
+        lines.append(
+            f"| {_METRIC_LABELS[row['metric']]} | {row['track']} | {_fmt(row['real'])} | "
+            f"{_fmt(row['generated'])} | {_fmt(row['shuffled'])} | {row['rule']} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
 def render_markdown(report: dict) -> str:
     """The whole report as markdown: a header, one table per setting, the metric definitions."""
     out = [
@@ -74,6 +125,11 @@ def render_markdown(report: dict) -> str:
             "",
             metric_table(setting, report["output_tracks"]),
         ]
+    if "full" in report["settings"]:
+        rows = quality_checks(report["settings"]["full"], report["output_tracks"])
+        passed = sum(row["passed"] for row in rows)
+        out += ["", f"## Checks (full condition): {passed} of {len(rows)} pass", "",
+                checks_table(rows)]
     out += [
         "",
         "## Metrics",

@@ -174,6 +174,28 @@ def test_markdown_table_has_metric_rows_and_real_gen_shuf_columns_per_track():
     assert "—" in rows[1]  # pitch classes of drums are undefined
 
 
+def test_checks_compare_with_real_and_with_the_shuffled_baseline():
+    def setting(real: dict, gen: dict, shuf: dict) -> dict:
+        def metrics(values: dict) -> dict:
+            return {"metrics": {name: {"Bass": v} for name, v in values.items()}}
+        return {"real": metrics(real), "generated": metrics(gen), "shuffled": metrics(shuf)}
+
+    nan = float("nan")
+    real = {"empty_bar_rate": 0.2, "used_pitch_classes": 2.0, "qualified_note_rate": 1.0,
+            "drum_pattern_rate": nan, "harmony_ratio": 0.8, "tonal_distance": 1.0}
+    gen = {"empty_bar_rate": 0.25, "used_pitch_classes": 2.6, "qualified_note_rate": 0.75,
+           "drum_pattern_rate": nan, "harmony_ratio": 0.5, "tonal_distance": 1.6}
+    shuf = {**real, "harmony_ratio": 0.3, "tonal_distance": 1.5}
+    rows = evaluate_report.quality_checks(setting(real, gen, shuf), ["Bass"])
+    verdicts = {row["metric"]: row["passed"] for row in rows}
+    assert verdicts == {"empty_bar_rate": True, "used_pitch_classes": False,
+                        "qualified_note_rate": True, "harmony_ratio": True,
+                        "tonal_distance": False}
+    table = evaluate_report.checks_table(rows)
+    assert "| tonal distance to cond. | Bass | 1.000 | 1.600 | 1.500 | lower than shuffled |" \
+        " **FAIL** |" in table
+
+
 # --- the command, with a real exported model --------------------------------------------------
 @pytest.fixture(scope="module")
 def model_dir(tiny_model_dir) -> Path:
@@ -193,9 +215,12 @@ def test_evaluate_command_prints_tables_and_writes_markdown_and_json(model_dir, 
     assert code == 0
     printed = capsys.readouterr().out
     assert "## live:" in printed and "harmony with cond." in printed
+    assert "## Checks (full condition):" in printed
     assert (out / "eval.md").read_text(encoding="utf-8") in printed
     report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
     assert report["n_phrases"] == 8 and 3 not in report["phrase_indices"]
+    assert {row["rule"] for row in report["checks_full"]} == {
+        "within 25 % of real", "higher than shuffled", "lower than shuffled"}
     assert report["condition_track"] == TRACK_NAMES[condition_track]
     outputs = report["output_tracks"]
     assert len(outputs) == N_TRACKS - 1
