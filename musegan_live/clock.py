@@ -83,6 +83,9 @@ MISSED_TICKS_MIN_RATIO = 1.5
 MISSED_TICKS_MAX_RATIO = 8.5
 #: Ticks held while telling lost ticks from a slower tempo (a run of long gaps = slower).
 MAX_HELD_TICKS = 6
+#: A tick this soon (in estimated intervals) after the previous one came in a burst: an xrun or
+#: a busy machine delayed ticks and delivered them together.
+BURST_MAX_RATIO = 0.5
 
 
 class TempoEstimator:
@@ -196,11 +199,15 @@ class MidiClockFollower:
     - Lost ticks (a JACK xrun drops events) are counted anyway. A tick 1.5 to 8.5 intervals
       after the previous one is held until one comes at the usual interval again; then the
       time since the last counted tick says how many ticks there should have been, and the
-      missing ones are counted, stamped with the times they should have had (ticks that were
-      merely delayed on the way add nothing). A run of more than six long gaps is a slower
-      tempo: those ticks are counted as they came. The position stays right; the price is a
-      tick or two of delay after such a gap. (Limits: a clock jittered by more than 25 % of
-      an interval, or two ticks lost in a row from a jittered clock, can be miscounted.)
+      missing ones are counted, stamped with the times they should have had. A run of more
+      than six long gaps is a slower tempo: those ticks are counted as they came. The
+      position stays right; the price is a tick or two of delay after such a gap.
+    - Ticks delayed on the way arrive in a burst (less than half an interval apart): they are
+      counted at once, as they come, without guessing; the first tick at the usual interval
+      after the burst says, from the time since the last tick before it, whether ticks were
+      also lost, and those are counted then. (Limits: a clock jittered by more than 25 % of
+      an interval, two ticks lost in a row from a jittered clock, or two xruns back to back
+      that each delay a tick by about an interval, can be miscounted.)
     - ``check_lost(now_seconds)`` reports "lost" when no tick arrived for
       ``lost_timeout_seconds`` while running; the follower then behaves as stopped. If ticks
       come back without a Stop/Start/Continue (the master kept running through a glitch), it
@@ -230,6 +237,8 @@ class MidiClockFollower:
         self._last_tick_seconds: float | None = None  # time of the last counted tick
         self._last_arrival_seconds: float | None = None  # arrival of the last tick byte
         self._held: list[float] = []  # arrivals of ticks held after long gaps
+        #: (time, position) of the last tick counted before a burst, while one is going on
+        self._burst_anchor: tuple[float, int] | None = None
         self._running_since_seconds = 0.0
 
     @property
@@ -259,6 +268,7 @@ class MidiClockFollower:
         if status not in (START, CONTINUE, STOP, SONG_POSITION):
             return []
         events = self._release_held()
+        self._burst_anchor = None
         if status in (START, CONTINUE, STOP):
             self._lost = False
         if status == START:
@@ -298,6 +308,9 @@ class MidiClockFollower:
         spt = self.tempo.seconds_per_tick
         if self._held:
             ratio = (now_seconds - self._held[-1]) / spt
+            if ratio < BURST_MAX_RATIO:
+                # Right behind the held tick: a burst of delayed ticks, not lost ones.
+                return self._start_burst() + [self._count(now_seconds)]
             if ratio < MISSED_TICKS_MIN_RATIO:
                 # The usual interval again: the time from the last counted tick to this one
                 # says how many ticks there should have been; more than arrived means lost ones
@@ -312,6 +325,15 @@ class MidiClockFollower:
                 del self._held[:-1]
             return events
         last = self._last_tick_seconds
+        if self._burst_anchor is not None and last is not None:
+            ratio = (now_seconds - last) / spt
+            if ratio < BURST_MAX_RATIO:
+                return [self._count(now_seconds)]  # the burst goes on
+            if ratio < MISSED_TICKS_MIN_RATIO:
+                return self._end_burst(now_seconds) + [self._count(now_seconds)]
+            # A long gap right after a burst (late again, or a pause): it says nothing
+            # reliable about the burst; judge this tick on its own.
+            self._burst_anchor = None
         if last is not None and last >= self._running_since_seconds:
             ratio = (now_seconds - last) / spt
             if ratio >= MISSED_TICKS_MAX_RATIO:
@@ -334,11 +356,6 @@ class MidiClockFollower:
         times = [self._last_tick_seconds, *held[:-1]]
         per_gap = [max(0, round((b - a) / spt) - 1) for a, b in zip(times, held, strict=True)]
         remaining = sum(per_gap)
-        if (now_seconds - held[-1]) / spt < 0.5:
-            # ... unless the next tick came right after the held one: then the held one was
-            # delayed on the way (a busy machine), and only the whole span tells.
-            span = (now_seconds - self._last_tick_seconds) / spt
-            remaining = min(remaining, max(0, round(span) - len(held) - 1))
         if remaining:
             logger.debug("%d tick(s) lost before tick %d", remaining, self._next_tick)
         events = []
@@ -348,6 +365,27 @@ class MidiClockFollower:
             events += self._fill_in(missing, arrived)
             events.append(self._count(arrived))
         return events
+
+    def _start_burst(self) -> list[ClockEvent]:
+        """Count the held ticks as they are and remember where the burst began."""
+        assert self._last_tick_seconds is not None
+        self._burst_anchor = (self._last_tick_seconds, self._next_tick - 1)
+        return self._release_held()
+
+    def _end_burst(self, now_seconds: float) -> list[ClockEvent]:
+        """A tick at ``now_seconds`` ended a burst: count the ticks it lost, if any.
+
+        The ticks that should have come strictly between the anchor (the last tick before the
+        burst) and now, by the time between them, against those that did come.
+        """
+        assert self._burst_anchor is not None
+        anchor_seconds, anchor_position = self._burst_anchor
+        self._burst_anchor = None
+        span = (now_seconds - anchor_seconds) / self.tempo.seconds_per_tick
+        missing = max(0, round(span) - 1 - (self._next_tick - 1 - anchor_position))
+        if missing:
+            logger.debug("%d tick(s) lost in a burst before tick %d", missing, self._next_tick)
+        return self._fill_in(missing, now_seconds)
 
     def _count(self, time_seconds: float) -> ClockEvent:
         """One tick at ``time_seconds``: feed the tempo estimate, advance the position."""
@@ -378,6 +416,7 @@ class MidiClockFollower:
         if now_seconds - self._silent_since_seconds() < self.lost_timeout_seconds:
             return []
         events = self._release_held()
+        self._burst_anchor = None
         self._running = False
         self._lost = True
         self.tempo.reset_history()

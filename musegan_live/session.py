@@ -158,6 +158,7 @@ class Session:
         self._last_due = [float("-inf")] * len(self.slots)
         self._emitted_through: list[int | None] = [None] * len(self.slots)
         self._max_due = float("-inf")
+        self._panic_due = float("-inf")  # the latest panic: nothing may be due before it
         self._dropped_note_ons = 0
         # the take, for recording(): (step, track, roll row, velocity or 0 for an end)
         self._song_events: list[tuple[int, int, int, int]] = []
@@ -190,7 +191,9 @@ class Session:
         if wanted is not None and message.channel != wanted:
             return []
         forwarded = message.copy(channel=self._thru_channel)
-        return self._outgoing(self.ledger.through(self._thru_port, forwarded), now_seconds)
+        # Not before a panic still to come: the panic would cut the note just played.
+        due = max(now_seconds, self._panic_due)
+        return self._outgoing(self.ledger.through(self._thru_port, forwarded), due)
 
     def handle_clock(self, event: ClockEvent) -> list[Outgoing]:
         """One clock event (see ``musegan_live.clock.ClockEvent``); returns what to send."""
@@ -410,6 +413,7 @@ class Session:
         due = max(now_seconds, self._max_due)
         # Nothing produced later may be due before this panic, or the panic would cut it.
         self._last_due = [max(last, due) for last in self._last_due]
+        self._panic_due = due
         return self._outgoing(messages, due)
 
     def _panic_if_sounding(self, now_seconds: float) -> list[Outgoing]:
