@@ -43,6 +43,7 @@ from musegan_live.representation import (
     TRACK_NAMES,
 )
 from musegan_live.scheduler import FOLLOW_DEFAULT_VELOCITY, Scheduler, track_slots
+from musegan_live.take import Take
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +161,7 @@ class Session:
         self._max_due = float("-inf")
         self._panic_due = float("-inf")  # the latest panic: nothing may be due before it
         self._dropped_note_ons = 0
-        # the take, for recording(): (step, track, roll row, velocity or 0 for an end)
-        self._song_events: list[tuple[int, int, int, int]] = []
+        self._take = Take()  # the generated notes, for recording()
 
     # --- public API -------------------------------------------------------------------------
     def start_messages(self) -> list[Outgoing]:
@@ -274,30 +274,14 @@ class Session:
         ``uint8`` velocities of the same shape; needs ``keep_song``. Notes still sounding end at
         the last step reached."""
         player_roll, player_velocity = self.player.song_roll()
-        last_step = max(  # note-ons occupy their step; note-offs end before theirs
-            [player_roll.shape[0]] + [e[0] + (1 if e[3] else 0) for e in self._song_events]
-        )
+        last_step = max(player_roll.shape[0], self._take.last_step)
         n_steps = -(-last_step // STEPS_PER_BAR) * STEPS_PER_BAR
         roll = np.zeros((n_steps, N_PITCHES, N_TRACKS), dtype=bool)
         velocity = np.zeros(roll.shape, dtype=np.uint8)
         condition = self.accompanist.condition_track
         roll[: player_roll.shape[0], :, condition] = player_roll
         velocity[: player_roll.shape[0], :, condition] = player_velocity
-        open_notes: dict[tuple[int, int], tuple[int, int]] = {}
-        end = self._current_step() if self._running else last_step
-        for step, track, row, note_velocity in [*self._song_events, (end, -1, -1, 0)]:
-            if track < 0:  # the end: close whatever is still open
-                for (t, r), (onset, v) in open_notes.items():
-                    roll[onset : max(step, onset + 1), r, t] = True
-                    velocity[onset : max(step, onset + 1), r, t] = v
-                break
-            previous = open_notes.pop((track, row), None)
-            if previous is not None:
-                onset, v = previous
-                roll[onset : max(step, onset + 1), row, track] = True
-                velocity[onset : max(step, onset + 1), row, track] = v
-            if note_velocity:
-                open_notes[(track, row)] = (step, note_velocity)
+        self._take.draw(roll, velocity, self._current_step() if self._running else last_step)
         return roll, velocity
 
     def close(self) -> None:
@@ -387,9 +371,8 @@ class Session:
                 )
                 self._dropped_note_ons += result.dropped
                 if self._keep_song:
-                    events = self._song_events
-                    events += [(target, slot.track, r, 0) for r in result.ended]
-                    events += [(target, slot.track, r, velocity) for r in result.started]
+                    self._take.ended(target, slot.track, result.ended)
+                    self._take.started(target, slot.track, result.started, velocity)
                 out += self._outgoing(result.messages, due)
                 self._emitted_through[i] = target
         return out
@@ -407,7 +390,7 @@ class Session:
             for port, channel, pitch in self.ledger.open_notes:
                 track = self._track_of(port, channel)
                 if track is not None:
-                    self._song_events.append((step, track, pitch - LOWEST_PITCH, 0))
+                    self._take.ended(step, track, [pitch - LOWEST_PITCH])
         messages = self.ledger.all_off()
         self.scheduler.reset()
         due = max(now_seconds, self._max_due)
