@@ -1,0 +1,122 @@
+"""What JACK xruns do to MIDI clock ticks: lost at a client, or the whole timeline slipped?
+
+    python benchmarks/bench_clock_xruns.py [--seconds 60] [--bpm 200] [--stall-ms 20]
+        [--stall-every-cycles 1500] [--period 64]
+
+A private ``jackd -d dummy`` runs ``jack_midi_clock``; two clients listen to it: an rtmidi input
+(what the daemon uses: it sees arrival times on the wall clock) and a JACK-Client recorder (it
+sees each tick's frame). A third client stalls its process callback for ``--stall-ms`` every
+``--stall-every-cycles`` cycles, which makes the server xrun. Printed per run:
+
+- ticks sent, from the clock's frames (first to last tick received by the recorder, at the
+  tempo's frames per tick), and ticks each listener received (the difference: lost there);
+- slip: the wall-clock span of the rtmidi arrivals minus the frame span of the same run, in ms
+  and in ticks (on the dummy driver, time stands still for the frames during an xrun);
+- the daemon's clock follower (``MidiClockFollower``) fed the rtmidi arrivals: the position it
+  reaches and the ticks it inferred as lost, against the ticks sent.
+
+The machine is shared; the load average is printed with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_jack_latency import jack_machine_description  # noqa: E402
+from musegan_live.clock import (  # noqa: E402
+    CLOCK,
+    START,
+    MidiClockFollower,
+    seconds_per_tick_for_bpm,
+)
+from tests.integration.jack_harness import (  # noqa: E402
+    ClockMaster,
+    JackMidiRecorder,
+    JackServer,
+    environment,
+)
+
+
+def run(seconds: float, bpm: float, stall_ms: float, stall_every: int, period: int) -> dict:
+    """One run; returns the counts described in the module docstring."""
+    server = JackServer(period_frames=period).start()
+    try:
+        with environment(server.env):
+            import jack
+            import rtmidi
+
+            recorder = JackMidiRecorder(server, inputs=("in",))
+            staller = jack.Client("staller", no_start_server=True, servername=server.name)
+            cycles = [0]
+
+            @staller.set_process_callback
+            def process(_frames: int) -> None:
+                cycles[0] += 1
+                if stall_every and cycles[0] % stall_every == 0:
+                    time.sleep(stall_ms / 1000)
+
+            staller.activate()
+            listener = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="rtmidi-listener")
+            listener.ignore_types(sysex=True, timing=False, active_sense=True)
+            listener.open_virtual_port("in")
+            arrivals: list[float] = []
+            listener.set_callback(
+                lambda event, _d=None: arrivals.append(time.monotonic())
+                if event[0][0] == CLOCK else None
+            )
+            clock = ClockMaster(server, bpm=bpm)
+            clock.connect("rtmidi-listener:in")
+            clock.connect(recorder.port_name("in"))
+            clock.play()
+            time.sleep(seconds)
+            clock.stop()
+            time.sleep(0.3)
+            listener.cancel_callback()
+            listener.close_port()
+            frames = [e.frame for e in recorder.events() if e.data and e.data[0] == CLOCK]
+            staller.deactivate()
+            staller.close()
+            rate = recorder.rate
+    finally:
+        server.stop()
+    spt = seconds_per_tick_for_bpm(bpm)
+    frame_span = (frames[-1] - frames[0]) / rate
+    sent = round(frame_span / spt) + 1
+    follower = MidiClockFollower(initial_bpm=bpm)
+    follower.feed([START], arrivals[0] - 0.001)
+    for arrival in arrivals:
+        follower.feed([CLOCK], arrival)
+    slip = (arrivals[-1] - arrivals[0]) - frame_span
+    return {"sent": sent, "recorder": len(frames), "rtmidi": len(arrivals),
+            "slip_ms": slip * 1000, "slip_ticks": slip / spt,
+            "follower": follower.position_ticks, "inferred": follower.missed_ticks}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--bpm", type=float, default=200.0)
+    parser.add_argument("--stall-ms", type=float, default=20.0)
+    parser.add_argument("--stall-every-cycles", type=int, default=1500,
+                        help="0: no stalling client")
+    parser.add_argument("--period", type=int, default=64)
+    args = parser.parse_args()
+    print(jack_machine_description())
+    r = run(args.seconds, args.bpm, args.stall_ms, args.stall_every_cycles, args.period)
+    print(f"{args.seconds:g} s at {args.bpm:g} BPM, -p {args.period}, a client stalling "
+          f"{args.stall_ms:g} ms every {args.stall_every_cycles} cycles")
+    print(f"{'ticks sent':>10} {'recorder':>9} {'rtmidi':>7} {'slip ms':>8} {'slip ticks':>10} "
+          f"{'follower':>9} {'inferred':>9} {'off by':>7}")
+    print(f"{r['sent']:10d} {r['recorder']:9d} {r['rtmidi']:7d} {r['slip_ms']:8.1f} "
+          f"{r['slip_ticks']:10.1f} {r['follower']:9d} {r['inferred']:9d} "
+          f"{r['follower'] - r['sent']:+7d}")
+
+
+if __name__ == "__main__":
+    main()
