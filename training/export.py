@@ -272,10 +272,19 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *, name: str 
     return ExportReport(out_dir, *diffs, file_bytes=sizes, seconds=time.perf_counter() - started)
 
 
+#: Files of an older export that a new one keeps: the user's own notes (a model card), never
+#: anything derived from the old weights (a TensorRT engine cache would no longer match).
+KEPT_ON_REEXPORT = ("*.md",)
+
+
 def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``, replacing an older export there."""
+    """Move ``new`` to ``target``, replacing an older export there but keeping its notes."""
     old = target.parent / f".{target.name}.old-{os.getpid()}"
     if target.exists():
+        for pattern in KEPT_ON_REEXPORT:
+            for kept in target.glob(pattern):
+                if kept.is_file() and not (new / kept.name).exists():
+                    shutil.copy2(kept, new / kept.name)
         os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)

@@ -142,6 +142,20 @@ def test_export_passes_parity_and_writes_the_contract(reference_run: Path, tmp_p
     assert session.get_inputs()[0].shape[0] == "batch"
 
 
+def test_reexport_replaces_the_model_but_keeps_its_card(reference_run: Path,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "tiny"
+    export.export_model(reference_run / "checkpoint.pt", out)
+    (out / "MODEL_CARD.md").write_text("# my notes\n")
+    (out / "trt_cache").mkdir()  # derived from the old weights: must go
+    (out / "model.yaml").write_text("stale: true\n")
+    export.export_model(reference_run / "checkpoint.pt", out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "MODEL_CARD.md", "encoder.onnx", "generator.onnx", "model.yaml"]
+    assert (out / "MODEL_CARD.md").read_text() == "# my notes\n"
+    assert load_model_card(out).metrics["training_steps"] == 6
+
+
 def test_failed_parity_check_leaves_no_model(reference_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "broken"
     with pytest.raises(ModelError, match="parity check failed"):
