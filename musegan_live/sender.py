@@ -7,8 +7,9 @@ sends. A message already due when scheduled, with nothing earlier pending, is se
 the caller's thread, saving a thread wake-up on the common path (step events due "now").
 
 Lateness: a note-on more than ``late_drop_seconds`` behind its deadline is dropped and counted
-(a late note would sound out of time and, with others, as a burst); note-offs, controllers and
-everything else are always sent, late or not, so no note is left hanging.
+(a late note would sound out of time and, with others, as a burst), unless it is marked
+``late_ok`` (the player's own notes through thru: late is better than lost); note-offs,
+controllers and everything else are always sent, late or not, so no note is left hanging.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ class OutgoingLike(Protocol):
     port_index: int
     message: mido.Message
     due_seconds: float
+    late_ok: bool  # True: send even when late (the player's own notes), never drop
 
 
 SentCallback = Callable[[int, mido.Message, float], None]
-_Key = tuple[float, int, int, mido.Message]  # due seconds, arrival order, port index, message
+#: due seconds, arrival order, port index, message, may be dropped when late
+_Key = tuple[float, int, int, mido.Message, bool]
 
 
 def _is_note_on(message: mido.Message) -> bool:
@@ -90,7 +93,8 @@ class OutputSender:
                         f"message for output port {item.port_index}, but only "
                         f"{len(self._ports)} output port(s) are open"
                     )
-                key = (item.due_seconds, next(self._seq), item.port_index, item.message)
+                key = (item.due_seconds, next(self._seq), item.port_index, item.message,
+                       not item.late_ok)
                 nothing_earlier = not self._heap or self._heap[0][0] > item.due_seconds
                 if nothing_earlier and item.due_seconds <= self._now():
                     self._deliver(key)
@@ -103,7 +107,7 @@ class OutputSender:
     def send_now(self, port_index: int, message: mido.Message) -> None:
         """Send at once, ahead of anything pending (thru, panic)."""
         with self._cond:
-            self._deliver((self._now(), next(self._seq), port_index, message), drop_late=False)
+            self._deliver((self._now(), next(self._seq), port_index, message, False))
 
     def discard_pending(self) -> int:
         """Forget everything not yet sent (before a panic); return how many were pending."""
@@ -130,7 +134,8 @@ class OutputSender:
 
     # --- internals --------------------------------------------------------------------------
     def _deliver(self, key: _Key, *, drop_late: bool = True) -> None:
-        due, _, port_index, message = key
+        due, _, port_index, message, droppable = key
+        drop_late = drop_late and droppable
         now = self._now()
         lateness = now - due if due > 0 else 0.0  # due 0: "as soon as possible"
         if lateness > self.worst_lateness_seconds:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mido
@@ -62,6 +62,7 @@ class Outgoing:
     port_index: int
     message: mido.Message
     due_seconds: float
+    late_ok: bool = False  # the player's own notes (thru): sent even when late, never dropped
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ class Session:
         forwarded = message.copy(channel=self._thru_channel)
         # Not before a panic still to come: the panic would cut the note just played.
         due = max(now_seconds, self._panic_due)
-        return self._outgoing(self.ledger.through(self._thru_port, forwarded), due)
+        messages = self.ledger.through(self._thru_port, forwarded)
+        return [replace(item, late_ok=True) for item in self._outgoing(messages, due)]
 
     def handle_clock(self, event: ClockEvent) -> list[Outgoing]:
         """One clock event (see ``musegan_live.clock.ClockEvent``); returns what to send."""

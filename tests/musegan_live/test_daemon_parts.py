@@ -23,6 +23,7 @@ class Out:
     port_index: int
     message: mido.Message
     due_seconds: float
+    late_ok: bool = False
 
 
 def note(pitch: int, velocity: int = 100, channel: int = 0) -> mido.Message:
@@ -76,12 +77,14 @@ def test_late_note_ons_are_dropped_but_note_offs_always_sent():
             Out(0, note(61, 0), 99.9),  # a late note-off still goes out
             Out(0, mido.Message("control_change", control=64, value=0), 99.9),
             Out(0, note(62), 99.99),  # 10 ms late: in tolerance
+            Out(0, note(63), 99.9, late_ok=True),  # the player's own note (thru): never dropped
         ]
     )
     assert port.messages == [
         note(61, 0),
         mido.Message("control_change", control=64, value=0),
         note(62),
+        note(63),
     ]
     assert sender.late_dropped == 1
 

@@ -184,6 +184,7 @@ def test_thru_uses_the_players_track_channel_and_ends_its_notes_on_stop():
     rig.start()
     sent = rig.play(mido.Message("note_on", note=60, velocity=90, channel=3))
     assert [(o.message.channel, o.message.note) for o in sent] == [(5, 60)]
+    assert all(o.late_ok for o in sent)  # the player's own notes are never dropped as late
     bend = rig.play(mido.Message("pitchwheel", pitch=300, channel=3))
     assert [(o.message.type, o.message.channel, o.message.pitch) for o in bend] == [
         ("pitchwheel", 5, 300)
