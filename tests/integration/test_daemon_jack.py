@@ -32,7 +32,10 @@ from tests.integration.jack_harness import (
     wait_until,
 )
 
-pytestmark = pytest.mark.jack
+# Timing on a shared machine: an xrun swallows events or delays a tick now and then (measured:
+# about one integration run in four has one such failure, before and after the changes of
+# 2026-11-21). A test is run again up to twice; one that keeps failing still fails.
+pytestmark = [pytest.mark.jack, pytest.mark.flaky(reruns=2)]
 
 #: 0-based output channels of the default configuration: Drums 10, Guitar 2, Bass 3, Strings 4
 OUTPUT_CHANNELS = {9, 1, 2, 3}
