@@ -91,7 +91,6 @@ class Accompanist:
         self.condition_track: int = card.condition_index
         self.output_tracks: list[int] = card.output_indices
         self.latent_dim: int = card.latent_dim
-        self.threshold: float = card.threshold
         self.decoding: NoteDecoding = card.decoding
         self._encoder = encoder_session
         self._generator = generator_session
@@ -141,6 +140,11 @@ class Accompanist:
         logger.info("loaded model %s (%s) on %s, %d intra-op threads", card.name, card.directory,
                     ", ".join(wanted), intra_op_threads)
         return cls(card, *sessions)
+
+    @property
+    def threshold(self) -> float:
+        """The model's note-start threshold (``model.yaml``)."""
+        return self.decoding.threshold
 
     @property
     def providers(self) -> list[str]:

@@ -48,12 +48,17 @@ class ModelCard:
     output_tracks: list[str]  # the four accompaniment track names, in representation order
     latent_dim: int
     encoder_outputs: int  # K: the encoder's outputs features_0 .. features_{K-1}
-    threshold: float  # a note starts where probability >= threshold
-    #: hysteresis, minimum note length and voice limits (model.yaml ``decoding``; none if absent)
-    decoding: NoteDecoding = field(default_factory=NoteDecoding)
+    #: ``threshold`` and the hysteresis, minimum note lengths and voice limits of model.yaml's
+    #: ``decoding`` section (none of those if it is absent)
+    decoding: NoteDecoding
     training: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        """A note starts where probability >= threshold (model.yaml ``threshold``)."""
+        return self.decoding.threshold
 
     @property
     def condition_index(self) -> int:
@@ -175,7 +180,6 @@ def load_model_card(model_dir: str | os.PathLike | None = None) -> ModelCard:
         output_tracks=list(outputs),
         latent_dim=latent_dim,
         encoder_outputs=encoder_outputs,
-        threshold=threshold,
         decoding=decoding,
         training=dict(values.get("training") or {}),
         data=dict(values.get("data") or {}),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import mido
@@ -195,7 +195,7 @@ class Session:
         # Not before a panic still to come: the panic would cut the note just played.
         due = max(now_seconds, self._panic_due)
         messages = self.ledger.through(self._thru_port, forwarded)
-        return [replace(item, late_ok=True) for item in self._outgoing(messages, due)]
+        return self._outgoing(messages, due, late_ok=True)
 
     def handle_clock(self, event: ClockEvent) -> list[Outgoing]:
         """One clock event (see ``musegan_live.clock.ClockEvent``); returns what to send."""
@@ -380,10 +380,12 @@ class Session:
         return out
 
     # --- output -----------------------------------------------------------------------------
-    def _outgoing(self, messages: list[PortMessage], due: float) -> list[Outgoing]:
+    def _outgoing(
+        self, messages: list[PortMessage], due: float, *, late_ok: bool = False
+    ) -> list[Outgoing]:
         if messages:
             self._max_due = max(self._max_due, due)
-        return [Outgoing(port, message, due) for port, message in messages]
+        return [Outgoing(port, message, due, late_ok) for port, message in messages]
 
     def _panic(self, now_seconds: float) -> list[Outgoing]:
         """Every note off, due no earlier than anything already handed out (so it comes last)."""

@@ -253,7 +253,6 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *, name: str 
             output_tracks=[TRACK_NAMES[t] for t in net.output_tracks],
             latent_dim=cfg.model.latent_dim,
             encoder_outputs=len(feats),
-            threshold=cfg.model.threshold,
             decoding=cfg.model.note_decoding(),
             training=cfg.to_dict(),
             data=_data_provenance(cfg),
