@@ -49,6 +49,7 @@ from musegan_live.representation import (
 )
 from training.checkpoint import load_checkpoint
 from training.dataset import known_mask_from_now
+from training.ema import CHECKPOINT_KEY as EMA_CHECKPOINT_KEY
 from training.model import TrackConditionalGenerator
 from training.train_config import Config, config_from_dict
 
@@ -70,6 +71,8 @@ class ExportReport:
     end_to_end_max_abs_diff: float
     file_bytes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: which weights were shipped: "as trained" or "moving average (decay D)"
+    weights: str = "as trained"
 
 
 class _EncoderForExport(nn.Module):
@@ -219,14 +222,21 @@ def _check_parity(net: TrackConditionalGenerator, model_dir: Path, latent_dim: i
 
 
 def export_model(checkpoint_path: str | Path, out_dir: str | Path, *, name: str | None = None,
-                 tolerance: float = PARITY_TOLERANCE) -> ExportReport:
-    """Export a checkpoint to ``out_dir`` (replaced if it exists) after a parity check."""
+                 tolerance: float = PARITY_TOLERANCE, live_weights: bool = False) -> ExportReport:
+    """Export a checkpoint to ``out_dir`` (replaced if it exists) after a parity check.
+
+    Ships the checkpoint's moving average of the weights when it has one (``train.ema_decay``,
+    :mod:`training.ema`), else, or with ``live_weights``, the weights as last trained.
+    """
     started = time.perf_counter()
     state = load_checkpoint(checkpoint_path)
     cfg = config_from_dict(state["config"])
     net = TrackConditionalGenerator(cfg.model)
-    net.load_state_dict(state["generator"])
+    averaged = EMA_CHECKPOINT_KEY in state and not live_weights
+    net.load_state_dict(state[EMA_CHECKPOINT_KEY if averaged else "generator"])
     net.eval()
+    weights = f"moving average (decay {cfg.train.ema_decay:g})" if averaged else "as trained"
+    logger.info("%s: step %d, weights %s", checkpoint_path, state["step"], weights)
     out_dir = Path(out_dir)
     name = name or out_dir.resolve().name
     tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
@@ -256,7 +266,7 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *, name: str 
             decoding=cfg.model.note_decoding(),
             training=cfg.to_dict(),
             data=_data_provenance(cfg),
-            metrics={"training_steps": int(state["step"])},
+            metrics={"training_steps": int(state["step"]), "weights": weights},
         )
         card_path = tmp / CARD_FILE
         card_path.write_text(yaml.safe_dump(card.to_yaml_dict(), sort_keys=False))
@@ -268,7 +278,8 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *, name: str 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return ExportReport(out_dir, *diffs, file_bytes=sizes, seconds=time.perf_counter() - started)
+    return ExportReport(out_dir, *diffs, file_bytes=sizes, seconds=time.perf_counter() - started,
+                        weights=weights)
 
 
 #: Files of an older export that a new one keeps: the user's own notes (a model card), never
@@ -317,16 +328,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="runs/NAME/checkpoint.pt")
     parser.add_argument("-o", "--out", required=True, help="model directory to write")
     parser.add_argument("--name", help="model name in model.yaml (default: the folder name)")
+    parser.add_argument("--live-weights", action="store_true",
+                        help="export the weights as last trained, not their moving average "
+                             "(when the run kept one: train.ema_decay)")
     parser.add_argument("--tensorrt", action="store_true",
                         help="also build an onnxruntime TensorRT engine cache (needs a GPU)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     try:
-        report = export_model(args.checkpoint, args.out, name=args.name)
+        report = export_model(args.checkpoint, args.out, name=args.name,
+                              live_weights=args.live_weights)
     except MuseganLiveError as err:
         print(f"training.export: {err}", file=sys.stderr)
         return err.exit_code
-    print(f"exported {report.model_dir} in {report.seconds:.1f} s")
+    print(f"exported {report.model_dir} in {report.seconds:.1f} s (weights {report.weights})")
     for file_name, size in report.file_bytes.items():
         print(f"  {file_name:16s} {size / 1024:10.1f} KiB")
     print(f"  parity max |onnx - torch|: encoder {report.encoder_max_abs_diff:.2e}, "

@@ -34,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from musegan_live.errors import ConfigError, MuseganLiveError
 from training.checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from training.dataset import Batch, PhraseSampler
+from training.ema import CHECKPOINT_KEY, decay_at, make_average, update_average
 from training.losses import critic_loss, generator_loss
 from training.model import Discriminator, TrackConditionalGenerator, count_parameters
 from training.train_config import Config, apply_override, config_from_dict, load_config
@@ -169,6 +170,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
             restore_rng_states(checkpoint["rng"], data_rng)
         logger.info("resumed %s at step %d (lr %.3g)", args.resume, step,
                     opt_g.param_groups[0]["lr"])
+
+    # --- the moving average of E+G that export ships (training/ema.py); a run resumed from a
+    # checkpoint without one starts it from the current weights.
+    average = None
+    if cfg.train.ema_decay > 0:
+        average = make_average(net)
+        if checkpoint is not None and CHECKPOINT_KEY in checkpoint:
+            average.load_state_dict(checkpoint[CHECKPOINT_KEY])
     del checkpoint
 
     # --- data ---------------------------------------------------------------------------------
@@ -199,12 +208,15 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
     def checkpoint_now(reason: str) -> None:
         if not main_process:
             return
-        save_checkpoint(out_dir / "checkpoint.pt", {
+        state = {
             "generator": raw_net.state_dict(), "discriminator": raw_critic.state_dict(),
             "opt_generator": opt_g.state_dict(), "opt_discriminator": opt_d.state_dict(),
             "sched_generator": sched_g.state_dict(), "sched_discriminator": sched_d.state_dict(),
             "step": step, "config": cfg.to_dict(), "rng": rng_states(data_rng),
-        })
+        }
+        if average is not None:
+            state[CHECKPOINT_KEY] = average.state_dict()
+        save_checkpoint(out_dir / "checkpoint.pt", state)
         logger.info("checkpoint at step %d (%s): %s", step, reason, out_dir / "checkpoint.pt")
 
     # --- stopping: the first Ctrl-C / SIGTERM asks the loop to finish its step and save; a
@@ -259,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
             g_loss.backward()
             opt_g.step()
             raw_critic.requires_grad_(True)
+            if average is not None:
+                update_average(average, raw_net, decay_at(step + 1, cfg.train.ema_decay))
             sched_g.step()
             sched_d.step()
             step += 1
@@ -278,8 +292,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
                     progress.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}",
                                          w=f"{row['wasserstein']:.3f}")
             if main_process and (step % cfg.log.sample_every == 0 or step == cfg.train.steps):
-                val_w = write_samples(out_dir, step, raw_net, raw_critic, sampler, validation,
-                                      cfg, device)
+                # the samples show what export will ship: the average when there is one
+                val_w = write_samples(out_dir, step, average or raw_net, raw_critic, sampler,
+                                      validation, cfg, device)
                 loss_log.note_validation(step, val_w)
                 loss_log.plot()
             if step % cfg.log.checkpoint_every == 0 and step < cfg.train.steps:

@@ -105,6 +105,8 @@ class TrainConfig:
     compile: bool = False
     #: torch intra-op threads on CPU (0 = torch's default)
     cpu_threads: int = 0
+    #: decay of the moving average of the E+G weights that export ships (0 = off; training/ema.py)
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -236,6 +238,7 @@ def _validate(cfg: Config) -> None:
     need(0.0 <= t.final_lr_fraction <= 1.0, "train.final_lr_fraction", "must be in [0, 1]")
     need(t.gp_lambda >= 0 and t.drift_epsilon >= 0, "train.gp_lambda/drift_epsilon", "must be >= 0")
     need(t.cpu_threads >= 0, "train.cpu_threads", "must be >= 0")
+    need(0.0 <= t.ema_decay < 1.0, "train.ema_decay", "must be in [0, 1) (0 = no average)")
     for key in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
         need(getattr(lg, key) >= 1, f"log.{key}", "must be >= 1")
 

@@ -151,6 +151,7 @@ def write_samples(
     real = torch.from_numpy(batch.phrases).to(device).float()
     condition = real[..., net.condition_track]
     z = torch.randn(n, cfg.model.latent_dim, generator=torch.Generator().manual_seed(7)).to(device)
+    was_training = net.training
     net.eval()
     decoding = cfg.model.note_decoding()  # decoded as the exported model will be
     rows = [real]
@@ -194,5 +195,5 @@ def write_samples(
                           generator=torch.Generator().manual_seed(8)).to(device)
         v_fake = net.full_phrase(v_cond, net(v_z, v_cond, v_mask))
         val_w = float(critic(v_real).mean() - critic(v_fake).mean())
-    net.train()
+    net.train(was_training)
     return val_w

@@ -162,3 +162,64 @@ def test_failed_parity_check_leaves_no_model(reference_run: Path, tmp_path: Path
         export.export_model(reference_run / "checkpoint.pt", out, tolerance=1e-12)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def averaged_run(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference run, keeping a moving average of the weights (train.ema_decay)."""
+    out = tmp_path_factory.mktemp("averaged")
+    assert run_train(data, out, "--set", "train.ema_decay=0.9") == 0
+    return out
+
+
+def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a
+               if a[k].dtype.is_floating_point)
+
+
+def test_a_run_keeps_the_average_and_resume_carries_it_on(
+    data: Path, averaged_run: Path, reference_run: Path, tmp_path: Path
+) -> None:
+    state = load_checkpoint(averaged_run / "checkpoint.pt")
+    assert "generator_ema" not in load_checkpoint(reference_run / "checkpoint.pt")
+    # the live weights are those of the same run without an average; the average lags them
+    torch.testing.assert_close(state["generator"],
+                               load_checkpoint(reference_run / "checkpoint.pt")["generator"])
+    assert max_diff(state["generator_ema"], state["generator"]) > 1e-4
+    # stopped after step 1 and resumed: the same average as the uninterrupted run
+    assert run_train(data, tmp_path, "--set", "train.ema_decay=0.9", "--max-minutes", "0") == 0
+    assert train.main(["--resume", str(tmp_path / "checkpoint.pt"), "--out", str(tmp_path)]) == 0
+    resumed = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert max_diff(resumed["generator_ema"], state["generator_ema"]) < 1e-4
+
+
+def test_export_ships_the_average_unless_told_otherwise(averaged_run: Path, tmp_path: Path,
+                                                        capsys) -> None:
+    from musegan_live.inference import Accompanist
+    from training.model import TrackConditionalGenerator
+    from training.train_config import config_from_dict
+
+    state = load_checkpoint(averaged_run / "checkpoint.pt")
+    cfg = config_from_dict(state["config"])
+    condition, known_mask, z = export.random_inputs(2, cfg.model.latent_dim, seed=3)
+
+    def torch_output(weights: str) -> np.ndarray:
+        net = TrackConditionalGenerator(cfg.model)
+        net.load_state_dict(state[weights])
+        with torch.no_grad():
+            return net.eval()(z, condition, known_mask).numpy()
+
+    for flags, weights, said, other in (
+        ([], "generator_ema", "moving average (decay 0.9)", "generator"),
+        (["--live-weights"], "generator", "as trained", "generator_ema"),
+    ):
+        out = tmp_path / weights
+        assert export.main([str(averaged_run / "checkpoint.pt"), "-o", str(out), *flags]) == 0
+        assert f"weights {said}" in capsys.readouterr().out
+        assert load_model_card(out).metrics["weights"] == said
+        shipped = Accompanist.from_dir(out).probabilities(
+            condition.numpy(), known_mask.numpy(), z.numpy())
+        # ONNX agrees with the intended weights far better than with the other set
+        to_intended = np.abs(shipped - torch_output(weights)).max()
+        to_other = np.abs(shipped - torch_output(other)).max()
+        assert to_intended < to_other / 10, (to_intended, to_other)
