@@ -293,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
                                          w=f"{row['wasserstein']:.3f}")
             if main_process and (step % cfg.log.sample_every == 0 or step == cfg.train.steps):
                 # the samples show what export will ship: the average when there is one
-                val_w = write_samples(out_dir, step, average or raw_net, raw_critic, sampler,
-                                      validation, cfg, device)
+                shown = raw_net if average is None else average
+                val_w = write_samples(out_dir, step, shown, raw_critic, sampler, validation, cfg,
+                                      device)
                 loss_log.note_validation(step, val_w)
                 loss_log.plot()
             if step % cfg.log.checkpoint_every == 0 and step < cfg.train.steps:
