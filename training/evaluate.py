@@ -187,7 +187,8 @@ def evaluate(
 ) -> dict[str, object]:
     """Score the model on the real phrases ``bool[n, 4, 48, 84, 5]`` in the three settings.
 
-    Returns ``{"n_phrases", "condition_track", "output_tracks", "threshold", "settings"}``;
+    Returns ``{"n_phrases", "condition_track", "output_tracks", "threshold", "settings",
+    "checks_full"}`` (``checks_full``: :func:`training.evaluate_report.quality_checks` of full);
     ``settings[key]`` (key in full, live, none) holds ``title``, ``scored_bars`` (1-based),
     ``inference_seconds``, ``real``, ``generated``, ``shuffled`` and, for live, ``now_steps``;
     where each of real / generated / shuffled is a :func:`musegan_live.metrics.summarize` dict.
@@ -225,12 +226,14 @@ def evaluate(
         if key == "live":
             entry["now_steps"] = [int(s) for s in now_steps]
         settings[key] = entry
+    output_names = [TRACK_NAMES[t] for t in outputs]
     return {
         "n_phrases": n,
         "condition_track": TRACK_NAMES[cond],
-        "output_tracks": [TRACK_NAMES[t] for t in outputs],
+        "output_tracks": output_names,
         "threshold": float(accompanist.threshold if threshold is None else threshold),
         "settings": settings,
+        "checks_full": quality_checks(settings["full"], output_names),
     }
 
 
@@ -298,7 +301,6 @@ def run(args: argparse.Namespace) -> dict:
     report.update(
         evaluate(accompanist, real, rng, batch_size=args.batch, threshold=args.threshold)
     )
-    report["checks_full"] = quality_checks(report["settings"]["full"], report["output_tracks"])
     report["seconds_total"] = time.perf_counter() - started
     report["files"] = [str(p) for p in write_report(report, out_dir)]
     return report

@@ -125,8 +125,8 @@ def render_markdown(report: dict) -> str:
             "",
             metric_table(setting, report["output_tracks"]),
         ]
-    if "full" in report["settings"]:
-        rows = quality_checks(report["settings"]["full"], report["output_tracks"])
+    if "checks_full" in report:
+        rows = report["checks_full"]
         passed = sum(row["passed"] for row in rows)
         out += ["", f"## Checks (full condition): {passed} of {len(rows)} pass", "",
                 checks_table(rows)]
