@@ -29,17 +29,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_jack_latency import jack_machine_description  # noqa: E402
-from musegan_live.clock import (  # noqa: E402
-    CLOCK,
-    START,
-    MidiClockFollower,
-    seconds_per_tick_for_bpm,
-)
-from tests.integration.jack_harness import (  # noqa: E402
+from harness.jack_rig import (  # noqa: E402
     ClockMaster,
     JackMidiRecorder,
     JackServer,
     environment,
+)
+from musegan_live.clock.follower import (  # noqa: E402
+    CLOCK,
+    START,
+    MidiClockFollower,
+    seconds_per_tick_for_bpm,
 )
 
 

@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.machine import machine_description, p50_p99  # noqa: E402
-from musegan_live.decoding import decode_notes  # noqa: E402
-from musegan_live.inference import Accompanist  # noqa: E402
+from musegan_live.model.decoding import decode_notes  # noqa: E402
+from musegan_live.model.inference import Accompanist  # noqa: E402
 
 PROVIDERS = ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]
 
@@ -83,7 +83,7 @@ def bench_config(config: str, runs: int, work: Path) -> None:
 
     from training.checkpoint import save_checkpoint
     from training.export import export_model
-    from training.model import TrackConditionalGenerator
+    from training.model.networks import TrackConditionalGenerator
     from training.train_config import load_config
 
     cfg = load_config(REPO / "configs" / "train" / f"{config}.yaml")

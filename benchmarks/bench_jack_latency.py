@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.machine import machine_description  # noqa: E402
-from tests.integration.jack_harness import (  # noqa: E402
+from harness.jack_rig import (  # noqa: E402
     ClockMaster,
     DaemonProcess,
     JackMidiPlayer,

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.machine import machine_description  # noqa: E402
 from musegan_live.representation import save_sparse_npz  # noqa: E402
 from training import train  # noqa: E402
-from training.dataset import synthetic_phrases  # noqa: E402
+from training.data.dataset import synthetic_phrases  # noqa: E402
 from training.export import export_model  # noqa: E402
 
 

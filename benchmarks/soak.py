@@ -39,8 +39,7 @@ from benchmarks.bench_jack_latency import (  # noqa: E402
     first_tick_frame,
     jack_machine_description,
 )
-from musegan_live.model_files import load_model_card  # noqa: E402
-from tests.integration.jack_harness import (  # noqa: E402
+from harness.jack_rig import (  # noqa: E402
     ClockMaster,
     DaemonProcess,
     JackMidiPlayer,
@@ -49,6 +48,7 @@ from tests.integration.jack_harness import (  # noqa: E402
     play_piano,
     threshold_for_piano_part,
 )
+from musegan_live.model.model_dir import load_model_card  # noqa: E402
 
 CHUNK_SECONDS = 10.0
 

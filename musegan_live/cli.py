@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from musegan_live.config import OPTIONS, LiveConfig, load_config
+from musegan_live.config.live import OPTIONS, LiveConfig, load_config
 from musegan_live.errors import MuseganLiveError
 
 PROG = "musegan-live"
@@ -136,11 +136,11 @@ def _configure_logging(verbose: bool) -> None:
 def _run(args: argparse.Namespace, config: LiveConfig) -> int:
     command = getattr(args, "command", None)
     if command is None:
-        from musegan_live.daemon import run_daemon
+        from musegan_live.daemon.run import run_daemon
 
         return run_daemon(config)
     if command == "ports":
-        from musegan_live.ports import describe_ports
+        from musegan_live.ports.rtmidi_ports import describe_ports
 
         print(describe_ports(config.backend))
         return 0

@@ -1,6 +1,6 @@
 """Offline jobs: accompany a MIDI file, generate from nothing, interpolate between latents.
 
-:func:`accompany` drives the very same :class:`~musegan_live.session.Session` as the daemon, on
+:func:`accompany` drives the very same :class:`~musegan_live.live.session.Session` as the daemon, on
 a simulated clock: ticks at the file's tempo, the file's condition-track notes fed as the player's
 messages at their times, inference inline (:class:`InlinePlanner`), so the result is what a live
 listener would have heard, and the same for the same seed. :func:`generate` and
@@ -21,12 +21,14 @@ from typing import Any
 import mido
 import numpy as np
 
-from musegan_live.clock import ClockEvent
-from musegan_live.config import LiveConfig, default_config
-from musegan_live.engine import InlinePlanner
+from musegan_live.clock.follower import ClockEvent
+from musegan_live.config.live import LiveConfig, default_config
 from musegan_live.errors import ConfigError, MidiFileError
-from musegan_live.midi_read import read_midi
-from musegan_live.midi_write import write_midi
+from musegan_live.files.midi_read import read_midi
+from musegan_live.files.midi_write import write_midi
+from musegan_live.files.roll_files import save_npy, save_png, save_pypianoroll_npz
+from musegan_live.live.engine import InlinePlanner
+from musegan_live.live.session import Outgoing, Session
 from musegan_live.representation import (
     DRUM_NOTE_STEPS,
     DRUMS,
@@ -39,8 +41,6 @@ from musegan_live.representation import (
     TICKS_PER_STEP,
     TRACK_NAMES,
 )
-from musegan_live.roll_files import save_npy, save_png, save_pypianoroll_npz
-from musegan_live.session import Outgoing, Session
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class AccompanyResult:
 
 def load_accompanist(config: LiveConfig, model_dir: str | os.PathLike | None = None) -> Any:
     """The model of ``model_dir`` (else ``config.model_dir``, else the shipped default)."""
-    from musegan_live.inference import Accompanist
+    from musegan_live.model.inference import Accompanist
 
     return Accompanist.from_dir(
         model_dir if model_dir is not None else config.model_dir,

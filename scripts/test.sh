@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . .venv/bin/activate
-ruff check musegan_live training tests benchmarks
+ruff check musegan_live training tests benchmarks harness
 python -m pytest -q "$@"

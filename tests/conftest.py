@@ -22,7 +22,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch", reason="making the tiny model needs the 'train' extra (torch)")
     from musegan_live.representation import save_sparse_npz
     from training import export, train
-    from training.dataset import synthetic_phrases
+    from training.data.dataset import synthetic_phrases
 
     root = tmp_path_factory.mktemp("tiny_model")
     data = root / "toy.npz"
@@ -48,7 +48,7 @@ def tiny_model_threshold(tiny_model_dir: Path) -> float:
     """
     import numpy as np
 
-    from musegan_live.inference import Accompanist
+    from musegan_live.model.inference import Accompanist
 
     accompanist = Accompanist.from_dir(tiny_model_dir)
     rng = np.random.default_rng(0)

@@ -3,7 +3,7 @@
 ``python -m training.collect MIDI_DIR [MIDI_DIR ...] -o data/train.npz [--hop-bars 4] [--jobs N]
 [--condition-track Piano] [--min-other-tracks K] [--config configs/collect.yaml] [--log FILE]``
 
-Each file is read with :func:`musegan_live.midi_read.read_midi` in a worker process, cut into
+Each file is read with :func:`musegan_live.files.midi_read.read_midi` in a worker process, cut into
 phrases ``bool[4, 48, 84, 5]`` every ``hop_bars`` bars and filtered by a :class:`KeepRule`.
 Workers send back only the flat indices of the true cells (:class:`ItemResult`), and the output
 is ordered by source path whatever order the workers finish in, so ``--jobs`` never changes it.
@@ -11,7 +11,7 @@ Beside ``X.npz`` go ``X.manifest.csv`` (phrase index, source file, first bar) an
 (every skipped file and why). Ctrl-C writes what was collected so far.
 
 The parallel machinery (:class:`ItemResult`, :class:`PhraseSink`, :func:`run_tasks`) lives in
-``training.phrase_sink``, shared with the corpus builders (``training.corpus``).
+``training.data.phrase_sink``, shared with the corpus builders (``training.corpus``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 from musegan_live.errors import ConfigError, DataFileError, MidiFileError, MuseganLiveError
-from musegan_live.midi_read import read_midi
+from musegan_live.files.midi_read import read_midi
 from musegan_live.representation import (
     N_BARS,
     N_TRACKS,
@@ -38,7 +38,7 @@ from musegan_live.representation import (
     steps_to_phrases,
     track_index,
 )
-from training.phrase_sink import REASONS, CollectSummary, ItemResult, PhraseSink, run_tasks
+from training.data.phrase_sink import REASONS, CollectSummary, ItemResult, PhraseSink, run_tasks
 
 logger = logging.getLogger(__name__)
 

@@ -3,10 +3,11 @@
 ``python -m training.corpus pop909 PATH -o data/pop909_mma.npz [--styles N] [--seed S]
 [--jobs J] [--limit-songs M] [--split train|val]``
     POP909's chord and beat labels become an MMA chart (bar ``k`` of the chart = annotated bar
-    ``k``), rendered as a full band in ``N`` groove styles per song (:mod:`training.mma`); MMA's
-    own piano is dropped and POP909's real PIANO part takes its place, on the same bar grid.
+    ``k``), rendered as a full band in ``N`` groove styles per song
+    (:mod:`training.data.mma`); MMA's own piano is dropped and POP909's real PIANO part takes
+    its place, on the same bar grid.
     Bars whose annotation does not hold 4 beats split a song into 4/4 segments. The per-song
-    work is :mod:`training.pop909` (:class:`Segment` and :func:`four_four_segments` are
+    work is :mod:`training.data.pop909` (:class:`Segment` and :func:`four_four_segments` are
     re-exported here).
 ``python -m training.corpus freedoom PATH -o data/freedoom.npz [--split train|val]``
     Freedoom's General-MIDI songs, collected as by ``training.collect``.
@@ -34,7 +35,6 @@ import numpy as np
 
 from musegan_live.errors import ConfigError, DataFileError, MuseganLiveError
 from musegan_live.representation import DRUMS
-from training import mma
 from training.collect import (
     DEFAULT_CONFIG,
     CollectConfig,
@@ -43,10 +43,11 @@ from training.collect import (
     load_collect_config,
     read_file_result,
 )
-from training.phrase_sink import CollectSummary, ItemResult, PhraseSink, run_tasks
-from training.pop909 import Pop909Options, build_pop909_song, pop909_song_dirs
-from training.pop909 import Segment as Segment
-from training.pop909 import four_four_segments as four_four_segments
+from training.data import mma
+from training.data.phrase_sink import CollectSummary, ItemResult, PhraseSink, run_tasks
+from training.data.pop909 import Pop909Options, build_pop909_song, pop909_song_dirs
+from training.data.pop909 import Segment as Segment
+from training.data.pop909 import four_four_segments as four_four_segments
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,8 @@
     python -m training.evaluate --model exported_models/NAME --data held_out.npz \\
         [--n 256] [--seed 0] [--out DIR] [--providers CPU] [--batch 32] [--threshold T]
 
-The model runs through ONNX Runtime (:class:`musegan_live.inference.Accompanist`), exactly as the
+The model runs through ONNX Runtime
+(:class:`musegan_live.model.inference.Accompanist`), exactly as the
 daemon runs it. ``--data`` is an LPD-5 sparse ``.npz`` of phrases the model did not train on; only
 phrases whose condition track (the model's, e.g. Piano) has at least one note are used, and ``--n``
 of them are drawn at random (without replacement, seeded by ``--seed``). Each phrase gets one
@@ -48,7 +49,7 @@ import numpy as np
 
 from musegan_live import metrics
 from musegan_live.errors import DataFileError, MuseganLiveError
-from musegan_live.inference import Accompanist
+from musegan_live.model.inference import Accompanist
 from musegan_live.representation import (
     N_BARS,
     STEPS_PER_BAR,
@@ -57,7 +58,7 @@ from musegan_live.representation import (
     SparseDataset,
     load_sparse_npz,
 )
-from training.evaluate_report import (
+from training.evaluation.report import (
     make_out_dir,
     quality_checks,
     render_markdown,
@@ -81,7 +82,7 @@ def parse_providers(text: str) -> tuple[str, ...]:
     """``"CUDA,CPU"`` -> ``("CUDA", "CPU")``: provider names in priority order.
 
     Short names (CPU, CUDA, TensorRT) and full ONNX Runtime names are both accepted; the runtime
-    (:func:`musegan_live.inference.resolve_providers`) expands and checks them.
+    (:func:`musegan_live.model.inference.resolve_providers`) expands and checks them.
     """
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     if not names:
@@ -188,7 +189,7 @@ def evaluate(
     """Score the model on the real phrases ``bool[n, 4, 48, 84, 5]`` in the three settings.
 
     Returns ``{"n_phrases", "condition_track", "output_tracks", "threshold", "settings",
-    "checks_full"}`` (``checks_full``: :func:`training.evaluate_report.quality_checks` of full);
+    "checks_full"}`` (``checks_full``: :func:`training.evaluation.report.quality_checks` of full);
     ``settings[key]`` (key in full, live, none) holds ``title``, ``scored_bars`` (1-based),
     ``inference_seconds``, ``real``, ``generated``, ``shuffled`` and, for live, ``now_steps``;
     where each of real / generated / shuffled is a :func:`musegan_live.metrics.summarize` dict.

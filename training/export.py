@@ -6,7 +6,7 @@ Writes ``encoder.onnx``, ``generator.onnx`` (named inputs/outputs and dynamic ba
 ``docs/ARCHITECTURE.md``; ``metadata_props`` repeat ``representation_constants()`` as
 ``musegan_live.<key>`` = JSON) and ``model.yaml``. Before the directory appears, the ONNX models
 are checked against PyTorch on random inputs (encoder maps, generator output, and the whole path
-through :class:`musegan_live.inference.Accompanist`); beyond ``1e-4`` max abs difference the
+through :class:`musegan_live.model.inference.Accompanist`); beyond ``1e-4`` max abs difference the
 export fails with ModelError. Everything is written into a temporary sibling directory and
 renamed at the end, so a failed export never leaves a half-written model.
 """
@@ -31,7 +31,7 @@ import yaml
 from torch import Tensor, nn
 
 from musegan_live.errors import ModelError, MuseganLiveError
-from musegan_live.model_files import (
+from musegan_live.model.model_dir import (
     CARD_FILE,
     ENCODER_FILE,
     FORMAT_VERSION,
@@ -48,9 +48,9 @@ from musegan_live.representation import (
     representation_constants,
 )
 from training.checkpoint import load_checkpoint
-from training.dataset import known_mask_from_now
+from training.data.dataset import known_mask_from_now
 from training.ema import CHECKPOINT_KEY as EMA_CHECKPOINT_KEY
-from training.model import TrackConditionalGenerator
+from training.model.networks import TrackConditionalGenerator
 from training.train_config import Config, config_from_dict
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ def _check_parity(net: TrackConditionalGenerator, model_dir: Path, latent_dim: i
     """Max abs differences (encoder, generator, end to end) between ONNX Runtime and PyTorch."""
     import onnxruntime as ort
 
-    from musegan_live.inference import Accompanist
+    from musegan_live.model.inference import Accompanist
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -307,7 +307,7 @@ def build_tensorrt_cache(model_dir: Path) -> str:
     """
     import onnxruntime as ort
 
-    from musegan_live.inference import TRT_CACHE_DIR, Accompanist
+    from musegan_live.model.inference import TRT_CACHE_DIR, Accompanist
 
     available = ort.get_available_providers()
     if "TensorrtExecutionProvider" not in available:

@@ -7,8 +7,8 @@
 Writes into ``--out`` (default ``runs/<config name>``): ``checkpoint.pt`` (every
 ``log.checkpoint_every`` steps, on Ctrl-C / SIGTERM, at ``--max-minutes`` and at the end),
 ``config.yaml`` (the resolved config), ``losses.csv`` and ``losses.png``, and ``samples/``
-(``step_NNNNNNN.npz`` always; ``.png`` and ``.mid`` when ``musegan_live.roll_files`` and
-``musegan_live.midi_write`` are installed). A "step" is one generator update, preceded by
+(``step_NNNNNNN.npz`` always; ``.png`` and ``.mid`` when ``musegan_live.files.roll_files`` and
+``musegan_live.files.midi_write`` are installed). A "step" is one generator update, preceded by
 ``train.n_critic`` critic updates.
 """
 
@@ -33,10 +33,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from musegan_live.errors import ConfigError, MuseganLiveError
 from training.checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from training.dataset import Batch, PhraseSampler
+from training.data.dataset import Batch, PhraseSampler
 from training.ema import CHECKPOINT_KEY, decay_at, make_average, update_average
-from training.losses import critic_loss, generator_loss
-from training.model import Discriminator, TrackConditionalGenerator, count_parameters
+from training.model.losses import critic_loss, generator_loss
+from training.model.networks import Discriminator, TrackConditionalGenerator, count_parameters
 from training.train_config import Config, apply_override, config_from_dict, load_config
 from training.train_outputs import LossLog, write_samples
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from musegan_live.decoding import NoteDecoding
 from musegan_live.errors import ConfigError
+from musegan_live.model.decoding import NoteDecoding
 from musegan_live.representation import TRACK_NAMES, track_index
 
 

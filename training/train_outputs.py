@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musegan_live.decoding import decode_notes
+from musegan_live.model.decoding import decode_notes
 from musegan_live.representation import (
     N_TRACKS,
     STEPS_PER_PHRASE,
@@ -25,8 +25,8 @@ from musegan_live.representation import (
     phrases_to_steps,
     save_sparse_npz,
 )
-from training.dataset import PhraseSampler, known_mask_from_now
-from training.model import Discriminator, TrackConditionalGenerator
+from training.data.dataset import PhraseSampler, known_mask_from_now
+from training.model.networks import Discriminator, TrackConditionalGenerator
 from training.train_config import Config
 
 logger = logging.getLogger(__name__)
@@ -171,15 +171,15 @@ def write_samples(
     stem = out_dir / "samples" / f"step_{step:07d}"
     save_sparse_npz(stem.with_suffix(".npz"), rolls)
     try:
-        from musegan_live.roll_files import save_png
+        from musegan_live.files.roll_files import save_png
     except ImportError:
-        logger.debug("musegan_live.roll_files not available: no sample PNG")
+        logger.debug("musegan_live.files.roll_files not available: no sample PNG")
     else:
         save_png(stem.with_suffix(".png"), rolls, tracks=list(range(N_TRACKS)))
     try:
-        from musegan_live.midi_write import write_midi
+        from musegan_live.files.midi_write import write_midi
     except ImportError:
-        logger.debug("musegan_live.midi_write not available: no sample MIDI")
+        logger.debug("musegan_live.files.midi_write not available: no sample MIDI")
     else:
         write_midi(stem.with_suffix(".mid"), phrases_to_steps(rolls), tracks=list(range(N_TRACKS)),
                    tempo_bpm=SAMPLE_TEMPO_BPM)

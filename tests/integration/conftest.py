@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.jack_harness import (
+from harness.jack_rig import (
     ClockMaster,
     JackMidiPlayer,
     JackMidiRecorder,

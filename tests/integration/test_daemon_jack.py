@@ -19,8 +19,7 @@ import mido
 import numpy as np
 import pytest
 
-from musegan_live.clock import MidiClockFollower
-from tests.integration.jack_harness import (
+from harness.jack_rig import (
     BEAT_FRAMES_120,
     ClockMaster,
     DaemonProcess,
@@ -31,6 +30,7 @@ from tests.integration.jack_harness import (
     threshold_for_piano_part,
     wait_until,
 )
+from musegan_live.clock.follower import MidiClockFollower
 
 # Timing on a shared machine: an xrun swallows events or delays a tick now and then (measured:
 # about one integration run in four has one such failure, before and after the changes of

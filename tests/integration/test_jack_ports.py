@@ -1,4 +1,4 @@
-"""musegan_live.ports against a real JACK server: listing, matching, virtual ports, clock bytes."""
+"""The rtmidi ports against a real JACK server: listing, matching, virtual ports, clock bytes."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import time
 import mido
 import pytest
 
-from musegan_live import ports
-from musegan_live.errors import PortError
-from tests.integration.jack_harness import (
+from harness.jack_rig import (
     JackMidiPlayer,
     JackMidiRecorder,
     environment,
     wait_until,
 )
+from musegan_live.errors import PortError
+from musegan_live.ports import rtmidi_ports as ports
 
 pytestmark = pytest.mark.jack
 
@@ -88,7 +88,7 @@ def test_input_receives_notes_and_clock_with_timestamps(jack_env, player):
 
 
 def test_unmatched_name_becomes_a_virtual_port_and_says_so(jack_env, caplog):
-    with caplog.at_level(logging.INFO, logger="musegan_live.ports"):
+    with caplog.at_level(logging.INFO, logger="musegan_live.ports.rtmidi_ports"):
         out = ports.open_output("My Synth", backend="jack", client_name="musegan-live-t3")
     try:
         assert out.name == "My Synth"

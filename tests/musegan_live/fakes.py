@@ -1,6 +1,6 @@
 """Test doubles for the live path: a deterministic accompanist and hand-driven planners.
 
-``RuleAccompanist`` duck-types ``musegan_live.inference.Accompanist`` with rules simple enough
+``RuleAccompanist`` duck-types ``musegan_live.model.inference.Accompanist`` with rules simple enough
 for a test to predict every note (output columns follow ``output_tracks`` = Drums, Guitar,
 Bass, Strings when the player plays Piano):
 
@@ -17,7 +17,7 @@ from collections import deque
 
 import numpy as np
 
-from musegan_live.engine import Planner, PlanRequest, PlanResult, run_request
+from musegan_live.live.engine import Planner, PlanRequest, PlanResult, run_request
 from musegan_live.representation import (
     DRUM_NOTE_STEPS,
     LOWEST_PITCH,

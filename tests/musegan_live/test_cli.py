@@ -12,7 +12,7 @@ import mido
 import pytest
 
 from musegan_live import cli
-from musegan_live.config import OPTIONS
+from musegan_live.config.live import OPTIONS
 from musegan_live.representation import TRACK_NAMES
 from tests.midi_fixtures import Part, write_fixture_midi
 
@@ -34,7 +34,7 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
 @pytest.fixture
 def daemon_calls(monkeypatch):
     """Replace the daemon by a recorder of the config it was given."""
-    import musegan_live.daemon
+    import musegan_live.daemon.run
 
     calls = []
 
@@ -42,7 +42,7 @@ def daemon_calls(monkeypatch):
         calls.append(config)
         return 0
 
-    monkeypatch.setattr(musegan_live.daemon, "run_daemon", fake_run_daemon)
+    monkeypatch.setattr(musegan_live.daemon.run, "run_daemon", fake_run_daemon)
     return calls
 
 
@@ -217,11 +217,11 @@ def test_every_config_key_has_a_command_line_option():
 
 
 def test_ports_lists_through_the_ports_module(monkeypatch, capsys):
-    import musegan_live.ports
+    import musegan_live.ports.rtmidi_ports
 
     seen = []
     monkeypatch.setattr(
-        musegan_live.ports,
+        musegan_live.ports.rtmidi_ports,
         "describe_ports",
         lambda backend: seen.append(backend) or "in: Keys\nout: Synth",
     )
@@ -230,12 +230,12 @@ def test_ports_lists_through_the_ports_module(monkeypatch, capsys):
 
 
 def test_ctrl_c_exits_130_quietly(monkeypatch, capsys):
-    import musegan_live.daemon
+    import musegan_live.daemon.run
 
     def interrupted(config):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(musegan_live.daemon, "run_daemon", interrupted)
+    monkeypatch.setattr(musegan_live.daemon.run, "run_daemon", interrupted)
     code, stdout, err = run(capsys)
     assert code == 130 and stdout == "" and err == ""
 

@@ -6,9 +6,9 @@ import mido
 import numpy as np
 import pytest
 
-from musegan_live.config import load_config
+from musegan_live.config.live import load_config
 from musegan_live.errors import ConfigError, MidiFileError
-from musegan_live.midi_read import read_midi
+from musegan_live.files.midi_read import read_midi
 from musegan_live.offline import (
     accompany,
     generate,

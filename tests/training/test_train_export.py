@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from musegan_live.errors import ModelError
-from musegan_live.model_files import check_onnx_metadata, load_model_card
+from musegan_live.model.model_dir import check_onnx_metadata, load_model_card
 from musegan_live.representation import PHRASE_SHAPE, load_sparse_npz, save_sparse_npz
 from training import export, train
 from training.checkpoint import load_checkpoint
-from training.dataset import synthetic_phrases
+from training.data.dataset import synthetic_phrases
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = str(REPO / "configs" / "train" / "tiny.yaml")
@@ -195,8 +195,8 @@ def test_a_run_keeps_the_average_and_resume_carries_it_on(
 
 def test_export_ships_the_average_unless_told_otherwise(averaged_run: Path, tmp_path: Path,
                                                         capsys) -> None:
-    from musegan_live.inference import Accompanist
-    from training.model import TrackConditionalGenerator
+    from musegan_live.model.inference import Accompanist
+    from training.model.networks import TrackConditionalGenerator
     from training.train_config import config_from_dict
 
     state = load_checkpoint(averaged_run / "checkpoint.pt")

@@ -1,0 +1,1 @@
+"""Development harness (not shipped): a real JACK world for tests and benchmarks."""

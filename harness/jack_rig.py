@@ -1,0 +1,529 @@
+"""A real JACK world for tests and benchmarks: server, clock master, player, recorder, daemon.
+
+- ``JackServer``: ``jackd -n NAME -R -d dummy -r 48000 -p 64`` (``--no-realtime`` where ``-R``
+  is refused), private name, clients get ``JACK_DEFAULT_SERVER`` / ``JACK_NO_START_SERVER=1``.
+- ``ClockMaster``: ``jack_midi_clock -b BPM [-J PERCENT]`` driven by ``jack_transport``
+  (play / stop / locate, optionally as timebase master so that it sends Song Position).
+- ``JackMidiRecorder``: a JACK-Client input that stamps each event with its absolute frame.
+- ``JackMidiPlayer``: a JACK-Client output that emits events at given absolute frames.
+- ``DaemonProcess``: ``python -m musegan_live.cli ...`` as a subprocess with its log captured.
+
+Frames are JACK's sample clock (``client.last_frame_time + offset``), the same for every
+client of a server, so latencies and onset deviations are exact to the sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import heapq
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+JACK_TOOLS = ("jackd", "jack_midi_clock", "jack_transport", "jack_connect", "jack_lsp")
+_names = itertools.count()
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM this child when the test process dies, so that a crashed test
+    run leaves no jackd or daemon behind (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _popen(args: Sequence[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(list(args), preexec_fn=_die_with_parent, **kwargs)
+
+
+def missing_jack_tools() -> list[str]:
+    """The JACK programs (and the JACK-Client package) this harness needs that are missing."""
+    missing = [tool for tool in JACK_TOOLS if shutil.which(tool) is None]
+    try:
+        import jack  # noqa: F401
+    except (ImportError, OSError):
+        missing.append("python package JACK-Client (with libjack)")
+    return missing
+
+
+def unique_server_name(prefix: str = "mglt") -> str:
+    return f"{prefix}{os.getpid()}x{next(_names)}"
+
+
+def jack_env(server_name: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    env["JACK_DEFAULT_SERVER"] = server_name
+    env["JACK_NO_START_SERVER"] = "1"
+    return env
+
+
+@contextlib.contextmanager
+def environment(env: dict[str, str]):
+    """Temporarily use ``env`` as this process's environment (for in-process JACK clients)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class JackServer:
+    """A private ``jackd`` with the dummy driver."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        period_frames: int = 64,
+        rate: int = 48000,
+        realtime: bool = True,
+    ) -> None:
+        self.name = name or unique_server_name()
+        self.period_frames = period_frames
+        self.rate = rate
+        self.want_realtime = realtime
+        self.realtime = realtime
+        self.env = jack_env(self.name)
+        self.process: subprocess.Popen | None = None
+        self.log_path = Path(tempfile.gettempdir()) / f"jackd-{self.name}.log"
+        self._killed = False
+
+    @property
+    def period_seconds(self) -> float:
+        return self.period_frames / self.rate
+
+    def _command(self, realtime: bool) -> list[str]:
+        mode = "-R" if realtime else "--no-realtime"
+        return ["jackd", "-n", self.name, mode, "-d", "dummy",
+                "-r", str(self.rate), "-p", str(self.period_frames)]
+
+    def start(self, timeout_seconds: float = 10.0) -> JackServer:
+        self._killed = False
+        modes = [True, False] if self.want_realtime else [False]
+        errors = []
+        for realtime in modes:
+            log = self.log_path.open("w")
+            self.process = _popen(
+                self._command(realtime), stdout=log, stderr=subprocess.STDOUT, env=self.env
+            )
+            log.close()
+            if self._wait_ready(timeout_seconds):
+                self.realtime = realtime
+                return self
+            errors.append(self.log_path.read_text(errors="replace")[-800:])
+            self.stop()
+        raise RuntimeError(f"jackd {self.name!r} did not start:\n" + "\n---\n".join(errors))
+
+    def _wait_ready(self, timeout_seconds: float) -> bool:
+        import jack
+
+        deadline = time.monotonic() + timeout_seconds
+        socket = Path(f"/dev/shm/jack_{self.name}_{os.getuid()}_0")
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                return False
+            if not socket.exists():  # probing earlier only makes libjack print errors
+                time.sleep(0.02)
+                continue
+            try:
+                client = jack.Client("harness-probe", no_start_server=True, servername=self.name)
+            except jack.JackError:
+                time.sleep(0.05)
+                continue
+            client.close()
+            return True
+        return False
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM (then SIGKILL), wait, and remove semaphores the server's clients left.
+
+        A server that was killed left its entry in JACK's registry of servers (which holds
+        eight); only a server of the same name reclaims it, so one is started and stopped."""
+        if self.process is None and self._killed:
+            self._killed = False
+            with contextlib.suppress(RuntimeError):
+                self.start()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+        self._cleanup_shm()
+        with contextlib.suppress(OSError):
+            self.log_path.unlink()
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash, for the fault tests)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(5)
+            self.process = None
+            self._killed = True
+
+    def _cleanup_shm(self) -> None:
+        shm = Path("/dev/shm")
+        if shm.is_dir():
+            leftovers = [*shm.glob(f"jack_sem.*_{self.name}_*"), *shm.glob(f"jack_{self.name}_*")]
+            for path in leftovers:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    def __enter__(self) -> JackServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def describe(self) -> str:
+        mode = "-R" if self.realtime else "--no-realtime"
+        return f"jackd -n {self.name} {mode} -d dummy -r {self.rate} -p {self.period_frames}"
+
+
+def jack_connect(server: JackServer, source: str, destination: str, attempts: int = 5) -> None:
+    """``jack_connect`` (a port registered a moment ago may need another try)."""
+    for _ in range(attempts):
+        done = subprocess.run(["jack_connect", source, destination], env=server.env,
+                              capture_output=True, text=True, timeout=10)
+        if done.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"jack_connect {source} {destination} failed: "
+                       f"{done.stdout.strip()} {done.stderr.strip()}")
+
+
+class ClockMaster:
+    """``jack_midi_clock`` sending MIDI clock while the JACK transport rolls.
+
+    ``timebase_master=True`` makes ``jack_transport`` the timebase master so that
+    ``jack_midi_clock`` also sends Song Position Pointer after a ``locate``.
+    """
+
+    def __init__(
+        self,
+        server: JackServer,
+        *,
+        bpm: float = 120.0,
+        jitter_percent: int = 0,
+        timebase_master: bool = False,
+        resync_delay_seconds: float = 0.1,
+        destinations: Sequence[str] = (),
+    ) -> None:
+        self.server = server
+        args = ["jack_midi_clock", "-b", f"{bpm:g}", "-d", f"{resync_delay_seconds:g}"]
+        if jitter_percent:
+            args += ["-J", str(jitter_percent)]
+        args += list(destinations)
+        self.clock = _popen(args, env=server.env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+        self.transport = _popen(["jack_transport"], env=server.env,
+                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, text=True)
+        self.port = "jack_midi_clock:mclk_out"
+        self._wait_for_port()
+        if timebase_master:
+            self.command("master")
+        self.command("stop")
+        self.command("locate 0")
+
+    def _wait_for_port(self, timeout_seconds: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            out = subprocess.run(["jack_lsp"], env=self.server.env, capture_output=True,
+                                 text=True, timeout=10).stdout
+            if self.port in out.split("\n"):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("jack_midi_clock did not register its port")
+
+    def command(self, text: str) -> None:
+        assert self.transport.stdin is not None
+        self.transport.stdin.write(text + "\n")
+        self.transport.stdin.flush()
+
+    def connect(self, destination: str) -> None:
+        jack_connect(self.server, self.port, destination)
+
+    def play(self) -> None:
+        self.command("play")
+
+    def stop(self) -> None:
+        self.command("stop")
+
+    def locate(self, frame: int) -> None:
+        self.command(f"locate {frame}")
+
+    def kill_clock(self) -> None:
+        """The clock master dies (no Stop is sent): ticks simply end."""
+        self.clock.kill()
+        self.clock.wait(5)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.command("stop")
+            self.command("exit")
+        for process in (self.transport, self.clock):
+            if process.poll() is None:
+                process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    frame: int  # absolute JACK frame
+    data: bytes
+    port: str  # short name of the recorder port it came in on
+
+
+class JackMidiRecorder:
+    """A JACK client with MIDI inputs that records every event with its absolute frame."""
+
+    def __init__(self, server: JackServer, name: str = "pytest-recorder",
+                 inputs: Sequence[str] = ("in",)) -> None:
+        import jack
+
+        self.server = server
+        self.client = jack.Client(name, no_start_server=True, servername=server.name)
+        self.ports = {short: self.client.midi_inports.register(short) for short in inputs}
+        self._events: list[RecordedEvent] = []
+        self._lock = threading.Lock()
+        self.server_gone = False
+        self.client.set_shutdown_callback(self._on_shutdown)
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        self.rate = self.client.samplerate
+        self.period_frames = self.client.blocksize
+
+    def _on_shutdown(self, _status: object, _reason: str) -> None:
+        self.server_gone = True
+
+    def _process(self, _frames: int) -> None:
+        base = self.client.last_frame_time
+        got = [
+            RecordedEvent(base + offset, bytes(data), short)
+            for short, port in self.ports.items()
+            for offset, data in port.incoming_midi_events()
+        ]
+        if got:
+            with self._lock:
+                self._events.extend(got)
+
+    def port_name(self, short: str = "in") -> str:
+        return self.ports[short].name
+
+    def events(self, port: str | None = None) -> list[RecordedEvent]:
+        with self._lock:
+            events = list(self._events)
+        if port is not None:
+            events = [e for e in events if e.port == port]
+        return sorted(events, key=lambda e: e.frame)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+
+    def drain(self, *, sort: bool = True) -> list[RecordedEvent]:
+        """Everything recorded so far (by frame unless ``sort=False``), forgetting it."""
+        with self._lock:
+            events, self._events = self._events, []
+        return sorted(events, key=lambda e: e.frame) if sort else events
+
+    def now_frame(self) -> int:
+        return self.client.frame_time
+
+    def seconds(self, frames: int) -> float:
+        return frames / self.rate
+
+    def close(self) -> None:
+        if self.server_gone:  # libjack may crash closing a client of a dead server: leave it
+            return
+        with contextlib.suppress(Exception):
+            self.client.deactivate()
+        self.client.close()
+
+
+class JackMidiPlayer:
+    """A JACK client with one MIDI output that sends events at chosen absolute frames."""
+
+    def __init__(self, server: JackServer, name: str = "pytest-player") -> None:
+        import jack
+
+        self.server = server
+        self.client = jack.Client(name, no_start_server=True, servername=server.name)
+        self.port = self.client.midi_outports.register("out")
+        self._heap: list[tuple[int, int, bytes]] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self.server_gone = False
+        self.client.set_shutdown_callback(self._on_shutdown)
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        self.rate = self.client.samplerate
+
+    def _on_shutdown(self, _status: object, _reason: str) -> None:
+        self.server_gone = True
+
+    @property
+    def port_name(self) -> str:
+        return self.port.name
+
+    def _process(self, frames: int) -> None:
+        self.port.clear_buffer()
+        start = self.client.last_frame_time
+        end = start + frames
+        with self._lock:
+            while self._heap and self._heap[0][0] < end:
+                frame, _, data = heapq.heappop(self._heap)
+                self.port.write_midi_event(max(0, frame - start), data)
+
+    def send_at(self, frame: int, data: Iterable[int]) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, (frame, next(self._seq), bytes(data)))
+
+    def send_now(self, data: Iterable[int]) -> None:
+        self.send_at(0, data)
+
+    def now_frame(self) -> int:
+        return self.client.frame_time
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._heap)
+
+    def close(self) -> None:
+        if self.server_gone:  # libjack may crash closing a client of a dead server: leave it
+            return
+        with contextlib.suppress(Exception):
+            self.client.deactivate()
+        self.client.close()
+
+
+def wait_until(predicate, timeout_seconds: float, interval_seconds: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_seconds)
+    return bool(predicate())
+
+
+class DaemonProcess:
+    """``python -m musegan_live.cli ARGS`` against a JACK server, log captured to a file."""
+
+    def __init__(self, server: JackServer, args: Sequence[str], log_dir: Path,
+                 *, module: str = "musegan_live.cli") -> None:
+        self.server = server
+        self.log_path = Path(log_dir) / f"daemon-{next(_names)}.log"
+        env = dict(server.env)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        self._log = self.log_path.open("w")
+        self.args = [sys.executable, "-m", module, *args]
+        self.started_seconds = time.monotonic()
+        self.process = _popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                              cwd=REPO_ROOT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout_seconds: float) -> bool:
+        return wait_until(lambda: text in self.log() or self.process.poll() is not None,
+                          timeout_seconds) and text in self.log()
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout_seconds: float = 10.0) -> int:
+        return self.process.wait(timeout_seconds)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self._log.close()
+
+    def rss_kib(self) -> int:
+        """Resident set size of the daemon now (Linux /proc)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+
+# --- the piano part the tests and benchmarks play ---------------------------------------------
+#: one chord per bar, struck on every beat (MIDI pitches, channel 1)
+CHORDS = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
+BEAT_FRAMES_120 = 24_000  # one beat at 120 BPM and 48 kHz
+
+
+def play_piano(player: JackMidiPlayer, seconds: float, *, bpm: float = 120.0,
+               start_delay_frames: int = 4_800, first_frame: int | None = None) -> int:
+    """Schedule the chords on every beat for ``seconds``; returns how many note-ons."""
+    beat_frames = round(player.rate * 60.0 / bpm)
+    first = player.now_frame() + start_delay_frames if first_frame is None else first_frame
+    count = 0
+    for beat in range(int(seconds * bpm / 60.0)):
+        frame = first + beat * beat_frames
+        for pitch in CHORDS[(beat // 4) % 4]:
+            player.send_at(frame, [0x90, pitch, 80 + beat % 20])
+            player.send_at(frame + beat_frames * 9 // 10, [0x80, pitch, 0])
+            count += 1
+    return count
+
+
+def threshold_for_piano_part(model_dir: Path) -> float:
+    """A note threshold at which a (barely trained) model plays all four tracks to
+    ``CHORDS``: the lowest, over the tracks, of each track's 90th percentile of
+    probabilities, for the part unheard, one bar, two bars and fully heard, with a few
+    latent vectors (so each track is on in a tenth of its cells or more).
+
+    Tiny test models' probabilities sit far apart per track; at the model's own threshold
+    some tracks may never sound."""
+    import numpy as np
+
+    from musegan_live.model.inference import Accompanist
+    from musegan_live.representation import LOWEST_PITCH, STEPS_PER_BEAT
+
+    accompanist = Accompanist.from_dir(model_dir)
+    condition = np.zeros((4, 48, 84), np.float32)
+    for bar in range(4):
+        for beat in range(4):
+            start = beat * STEPS_PER_BEAT
+            for pitch in CHORDS[bar]:
+                condition[bar, start : start + 10, pitch - LOWEST_PITCH] = 1.0
+    masks = np.zeros((4, 4, 48), np.float32)
+    for i, heard_steps in enumerate((0, 48, 96, 192)):
+        masks[i].reshape(-1)[:heard_steps] = 1.0
+    rng = np.random.default_rng(0)
+    batch = 16  # every mask with four latent vectors
+    z = np.concatenate([accompanist.sample_z(rng) for _ in range(batch)]).astype(np.float32)
+    probabilities = accompanist.probabilities(
+        np.repeat(condition[None], batch, 0), np.tile(masks, (4, 1, 1)), z
+    )
+    per_track = [np.quantile(probabilities[..., k], 0.9) for k in range(probabilities.shape[-1])]
+    return float(min(per_track))

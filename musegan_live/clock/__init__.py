@@ -1,0 +1,2 @@
+"""Clocks: clock events and the external MIDI clock follower, the internal clock,
+the choice between them."""

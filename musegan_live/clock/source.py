@@ -1,0 +1,156 @@
+"""Which clock drives the session: the external MIDI clock, the internal one, or auto.
+
+``ClockSource`` is owned by the daemon's timing thread. It turns what arrives on the input
+(raw clock bytes) and what the internal clock thread enqueues into ``ClockEvent``s, checks for
+clock loss, and manages the hand-over:
+
+- ``external``: only MIDI clock from the input counts;
+- ``internal``: the internal clock runs from ``start()`` at ``clock.bpm``; input clock is ignored;
+- ``auto``: wait ``auto_wait_seconds`` for an external clock, run the internal one if none
+  came, and hand over to the external clock for good as soon as one shows up (Start, Continue
+  or ticks): the internal clock is stopped (a "stop" event ends its notes) and the external
+  one followed from then on, so pressing Stop in the DAW never lets the internal clock restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mido
+
+from musegan_live.clock.follower import (
+    CLOCK,
+    CONTINUE,
+    SONG_POSITION,
+    START,
+    STOP,
+    ClockEvent,
+    MidiClockFollower,
+)
+from musegan_live.clock.internal import InternalClock, InternalClockThread
+from musegan_live.config.live import ClockConfig
+
+logger = logging.getLogger(__name__)
+
+AUTO_CLOCK_WAIT_SECONDS = 1.0
+_CLOCK_BYTES = frozenset({CLOCK, START, CONTINUE, STOP, SONG_POSITION})
+_TAKES_OVER = frozenset({CLOCK, START, CONTINUE})  # external bytes that end the internal clock
+
+
+@dataclass(frozen=True)
+class InternalTick:
+    """An internal clock event on the timing queue; ``generation`` tells stale ones apart."""
+
+    generation: int
+    event: ClockEvent
+
+
+class ClockSource:
+    """Clock events for the session from the configured source (see the module docstring).
+
+    ``events_queue``: the timing thread's queue (the internal clock thread puts
+    ``InternalTick``s on it). ``midi_sink``: where the internal clock's MIDI clock goes when
+    ``config.send_clock`` (None: not sent).
+    """
+
+    def __init__(
+        self,
+        config: ClockConfig,
+        events_queue: queue.SimpleQueue[Any],
+        *,
+        midi_sink: Callable[[mido.Message], None] | None = None,
+        auto_wait_seconds: float | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._queue = events_queue
+        self._midi_sink = midi_sink if config.send_clock else None
+        self._auto_wait = (
+            AUTO_CLOCK_WAIT_SECONDS if auto_wait_seconds is None else auto_wait_seconds
+        )
+        self._now = now
+        self.follower = MidiClockFollower(
+            lost_timeout_seconds=config.loss_timeout_seconds, initial_bpm=config.bpm
+        )
+        self._internal: InternalClockThread | None = None
+        self._generation = 0
+        self._external_seen = False
+        self._auto_deadline: float | None = None
+        #: what drives the session now: "external", "internal" or "waiting"
+        self.name = "internal" if config.source == "internal" else "waiting"
+
+    def start(self) -> None:
+        """Start the internal clock (``internal``) or the wait for an external one (``auto``)."""
+        if self.config.source == "internal":
+            self._start_internal()
+        elif self.config.source == "auto":
+            self._auto_deadline = self._now() + self._auto_wait
+
+    def stop(self) -> None:
+        """Stop the internal clock, if it runs (its remaining events are ignored)."""
+        if self._internal is not None:
+            self._generation += 1
+            self._internal.stop()
+            self._internal = None
+
+    def feed_midi(self, data: Sequence[int], time_seconds: float) -> list[ClockEvent]:
+        """Clock events for one realtime/system message from the input (others: ``[]``)."""
+        status = data[0] if data else 0
+        if status not in _CLOCK_BYTES or self.config.source == "internal":
+            return []
+        events: list[ClockEvent] = []
+        if status in _TAKES_OVER and not self._external_seen:
+            events += self._take_external(time_seconds)
+        return events + self.follower.feed(data, time_seconds)
+
+    def internal_event(self, item: InternalTick) -> list[ClockEvent]:
+        """The event of an ``InternalTick`` from the queue, unless it is stale."""
+        if item.generation == self._generation and self.name == "internal":
+            return [item.event]
+        return []
+
+    def poll(self, now_seconds: float) -> list[ClockEvent]:
+        """Time-driven events: clock loss; starts the internal clock when ``auto`` waited."""
+        events = self.follower.check_lost(now_seconds)
+        if self._auto_deadline is not None and now_seconds >= self._auto_deadline:
+            self._auto_deadline = None
+            if not self._external_seen:
+                logger.info("no external MIDI clock within %.1f s: internal clock at %g BPM",
+                            self._auto_wait, self.config.bpm)
+                self._start_internal()
+        return events
+
+    def next_wakeup_seconds(self) -> float | None:
+        """When ``poll`` next has something to do (None: only when input arrives)."""
+        deadlines = [self.follower.next_loss_check_seconds(), self._auto_deadline]
+        pending = [d for d in deadlines if d is not None]
+        return min(pending) if pending else None
+
+    def _take_external(self, now_seconds: float) -> list[ClockEvent]:
+        self._external_seen = True
+        self._auto_deadline = None
+        events = []
+        if self.name == "internal" and self._internal is not None:
+            clock = self._internal.clock
+            events.append(ClockEvent("stop", clock.position_ticks, now_seconds,
+                                     clock.seconds_per_tick))
+            self.stop()
+            logger.info("external MIDI clock detected: following it from now on")
+        self.name = "external"
+        return events
+
+    def _start_internal(self) -> None:
+        self._generation += 1
+        generation = self._generation
+        self.name = "internal"
+        self._internal = InternalClockThread(
+            InternalClock(self.config.bpm),
+            lambda event: self._queue.put(InternalTick(generation, event)),
+            midi_sink=self._midi_sink,
+        )
+        self._internal.start()

@@ -1,0 +1,1 @@
+"""Configuration: the live options table and loading `configs/live.yaml` + CLI overrides."""

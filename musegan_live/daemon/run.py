@@ -1,0 +1,364 @@
+"""``musegan-live --in ... --out ...``: real ports + clock + session + sender + status line.
+
+Threads (``docs/ARCHITECTURE.md``, "Time in the live path"):
+
+- the MIDI library's callback (rtmidi's, in JACK's or ALSA's thread) only timestamps and
+  enqueues into one ``queue.SimpleQueue``;
+- the **timing thread** is the queue's only consumer: clock bytes go through the
+  ``MidiClockFollower`` and become ``ClockEvent``s for ``Session.handle_clock``; notes go to
+  ``Session.handle_player``; it also checks for clock loss and owns the session;
+- the session's ``ThreadedPlanner`` runs inference, so the timing thread never waits for it;
+- the **sender** thread sends each ``Outgoing`` at its absolute ``due_seconds``;
+- the internal clock thread (when it runs) enqueues its ticks like any input;
+- the main thread handles signals, the status line and flushing the recording.
+
+Clock source (``clock_source.ClockSource``): ``external`` follows MIDI clock on the input;
+``internal`` runs its own clock at ``clock.bpm``; ``auto`` runs the internal clock when no
+external one came within a second and hands over to an external clock for good once it shows up.
+
+Ending: SIGINT/SIGTERM -> pending messages are dropped, every sounding note is ended (note-offs,
+CC123, CC64 = 0), exit status 0. If the JACK server goes away the daemon logs it, still sends
+the note-offs (they reach nobody if the server is gone for good), and exits with status 1 and
+a message to restart it once JACK runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mido
+
+from musegan_live.clock.follower import ClockEvent
+from musegan_live.clock.source import ClockSource, InternalTick
+from musegan_live.config.live import LiveConfig
+from musegan_live.daemon.recording import SessionRecorder
+from musegan_live.daemon.status_line import StatusLine, StatusSnapshot, bar_beat
+from musegan_live.errors import MuseganLiveError, PortError
+from musegan_live.live.sender import OutputSender, describe_sender
+from musegan_live.ports.rtmidi_ports import (
+    InputPort,
+    OutputPort,
+    ReceivedMidi,
+    jack_server_name,
+    open_input,
+    open_output,
+    resolve_backend,
+    watch_jack_server,
+)
+from musegan_live.representation import TICKS_PER_BEAT
+
+logger = logging.getLogger(__name__)
+
+RECORD_FLUSH_SECONDS = 1.0
+MAIN_LOOP_SECONDS = 0.1
+SNAPSHOT_SECONDS = 0.1
+CLIENT_NAME = "musegan-live"
+GIL_SWITCH_INTERVAL_SECONDS = 0.0005
+
+
+@dataclass(frozen=True)
+class _Shutdown:
+    reason: str
+    exit_code: int
+
+
+def run_daemon(config: LiveConfig) -> int:
+    """Run the live daemon until SIGINT/SIGTERM (exit status 0) or a fatal problem (non-zero).
+
+    Raises ``MuseganLiveError`` subclasses for problems found while starting (ports, model).
+    """
+    daemon = Daemon(config)
+    try:
+        daemon.open()
+    except BaseException:
+        daemon.close()
+        raise
+    # rtmidi calls back from JACK's realtime thread and must take Python's GIL first; a thread
+    # holding it is asked to let go every switch interval (5 ms by default), and a JACK client
+    # that waits that long misses its cycle and loses the MIDI in it (clock ticks too).
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+    try:
+        return daemon.run()
+    finally:
+        sys.setswitchinterval(switch_interval)
+
+
+class Daemon:
+    """The wiring; ``accompanist``, ports and the status line may be injected (tests)."""
+
+    def __init__(
+        self,
+        config: LiveConfig,
+        *,
+        accompanist: Any = None,
+        input_port: InputPort | None = None,
+        output_ports: Sequence[OutputPort] | None = None,
+        status_line: StatusLine | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._accompanist = accompanist
+        self.input_port = input_port
+        self.output_ports: list[OutputPort] = list(output_ports or [])
+        self._injected_ports = input_port is not None
+        self.status_line = status_line
+        self._now = now
+        self.session: Any = None
+        self.sender: OutputSender | None = None
+        self.recorder: SessionRecorder | None = None
+        self._watch: Any = None
+        self.clock = ClockSource(config.clock, self.queue, midi_sink=self._send_clock_midi,
+                                 now=now)
+        self._record_input = True
+        self._shutdown: _Shutdown | None = None
+        self._timing_done = threading.Event()
+        self._timing_thread: threading.Thread | None = None
+        self.snapshot: StatusSnapshot | None = None
+        self._snapshot_at = float("-inf")
+
+    # --- start-up ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Load and warm up the model, open ports, build the session."""
+        from musegan_live.live.engine import ThreadedPlanner
+        from musegan_live.live.session import Session
+
+        config = self.config
+        backend = None
+        if not self._injected_ports:
+            backend = resolve_backend(config.backend)
+        if self._accompanist is None:
+            from musegan_live.model.inference import Accompanist
+
+            started = time.perf_counter()
+            self._accompanist = Accompanist.from_dir(
+                config.model_dir,
+                providers=config.providers,
+                intra_op_threads=max(1, config.intra_op_threads),
+            )
+            self._accompanist.warm_up()
+            logger.info("model ready in %.0f ms (loaded and warmed up)",
+                        (time.perf_counter() - started) * 1000.0)
+        if backend is not None:
+            self.output_ports = []
+            for index, name in enumerate(config.output_ports()):
+                suffix = "" if index == 0 else str(index + 1)
+                self.output_ports.append(
+                    open_output(name, backend=backend, client_name=f"{CLIENT_NAME}-out{suffix}",
+                                own_port_name="out")
+                )
+            self.input_port = open_input(
+                config.input.port or CLIENT_NAME, backend=backend,
+                client_name=f"{CLIENT_NAME}-in", message_queue=self.queue,
+            )
+            if backend == "jack":
+                self._watch = watch_jack_server(self._on_server_shutdown, CLIENT_NAME)
+        elif self.input_port is not None:
+            self.input_port.queue = self.queue
+        self.session = Session(config, self._accompanist, planner=ThreadedPlanner(),
+                               seed=config.seed, now=self._now, keep_song=False)
+        if config.record is not None:
+            self.recorder = SessionRecorder(config.record, now=self._now)
+            # With thru the player's notes are recorded as sent, on the track's channel.
+            self._record_input = not config.input.thru
+        self.sender = OutputSender(
+            self.output_ports,
+            on_sent=self._record_output if self.recorder is not None else None,
+            now=self._now,
+        )
+
+    def _on_server_shutdown(self, reason: str) -> None:  # a JACK thread
+        self.queue.put(_Shutdown(
+            f"the JACK server {jack_server_name()!r} went away ({reason}); restart "
+            "musegan-live once JACK runs again", PortError.exit_code))
+
+    # --- running ----------------------------------------------------------------------------
+    def run(self) -> int:
+        """Start the threads, wait for a signal or a fatal problem, end all notes; exit status."""
+        assert self.session is not None and self.sender is not None
+        restore = self._install_signal_handlers()
+        if self.status_line is None:
+            self.status_line = StatusLine()
+        try:
+            self.start()
+            logger.info(
+                "musegan-live ready: input %r, output %s, clock %s; Ctrl-C to stop",
+                self.input_port.name if self.input_port else None,
+                ", ".join(repr(p.name) for p in self.output_ports), self.config.clock.source,
+            )
+            last_flush = self._now()
+            while not self._timing_done.wait(MAIN_LOOP_SECONDS):
+                if self.snapshot is not None:
+                    self.status_line.update(self.snapshot)
+                if self.recorder is not None and self._now() - last_flush >= RECORD_FLUSH_SECONDS:
+                    self.recorder.flush()
+                    last_flush = self._now()
+        finally:
+            shutdown = self.stop()
+            restore()
+            self.close()
+        return shutdown.exit_code
+
+    def start(self) -> None:
+        """Send program changes and start the sender, timing thread and (maybe) the clock."""
+        assert self.session is not None and self.sender is not None
+        self.sender.start()
+        self.sender.schedule(self.session.start_messages())
+        self._publish_snapshot()  # "stopped, waiting" until the clock says otherwise
+        self.clock.start()
+        self._timing_thread = threading.Thread(target=self._timing_loop, name="musegan-timing",
+                                               daemon=True)
+        self._timing_thread.start()
+
+    def request_stop(self, reason: str = "stop requested", exit_code: int = 0) -> None:
+        """Ask the daemon to end (thread-safe; what the signal handlers call)."""
+        self.queue.put(_Shutdown(reason, exit_code))
+
+    def stop(self) -> _Shutdown:
+        """End the timing thread and the clock, then all notes off. Returns why it ended."""
+        if self._timing_thread is not None and not self._timing_done.is_set():
+            self.request_stop()
+            self._timing_done.wait(5.0)
+        shutdown = self._shutdown or _Shutdown("stopped", 0)
+        if shutdown.exit_code:
+            logger.error("stopping: %s; sending all notes off where still possible",
+                         shutdown.reason)
+        else:
+            logger.info("stopping (%s): all notes off", shutdown.reason)
+        self.clock.stop()
+        if self.sender is not None and self.session is not None:
+            dropped = self.sender.discard_pending()
+            for item in self.session.panic():
+                self.sender.send_now(item.port_index, item.message)
+            self.sender.stop()
+            logger.info("sender: %s, %d pending dropped", describe_sender(self.sender), dropped)
+        return shutdown
+
+    def close(self) -> None:
+        """Release everything (idempotent); the recording is flushed and closed last."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        server_gone = self._watch is not None and self._watch.fired
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+        ports: list[Any] = [] if server_gone else [self.input_port, *self.output_ports]
+        # (after the JACK server went away the ports are left to the process exit: closing a
+        # client of a dead or restarted server can crash libjack)
+        for port in ports:
+            if port is not None:
+                try:
+                    port.close()
+                except Exception:  # a port of a vanished server: nothing more to do
+                    logger.debug("closing %r failed", port, exc_info=True)
+        if self.recorder is not None:
+            self.recorder.close()
+        if self.status_line is not None:
+            self.status_line.close()
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {}
+
+        def handler(signum: int, _frame: object) -> None:
+            self.request_stop(f"{signal.Signals(signum).name} received", 0)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+
+        def restore() -> None:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+
+        return restore
+
+    # --- the timing thread ------------------------------------------------------------------
+    def _timing_loop(self) -> None:
+        try:
+            while True:
+                wakeup = self.clock.next_wakeup_seconds()
+                timeout = None if wakeup is None else max(0.0, wakeup - self._now())
+                try:
+                    item = self.queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = None
+                if isinstance(item, _Shutdown):
+                    self._shutdown = item
+                    return
+                if isinstance(item, ReceivedMidi):
+                    self._on_input(item)
+                elif isinstance(item, InternalTick):
+                    for event in self.clock.internal_event(item):
+                        self._on_clock(event)
+                for event in self.clock.poll(self._now()):
+                    self._on_clock(event)
+        except Exception as err:  # keep the notes-off path alive whatever went wrong
+            logger.exception("the timing thread failed")
+            self._shutdown = _Shutdown(f"internal error: {type(err).__name__}: {err}",
+                                       MuseganLiveError.exit_code)
+        finally:
+            self._timing_done.set()
+
+    def _on_input(self, item: ReceivedMidi) -> None:
+        data = item.data
+        if not data:
+            return
+        if data[0] >= 0xF0:
+            for event in self.clock.feed_midi(data, item.time_seconds):
+                self._on_clock(event)
+            return
+        try:
+            message = mido.Message.from_bytes(list(data))
+        except (ValueError, TypeError):
+            logger.debug("ignoring malformed MIDI input %r", list(data))
+            return
+        if self.recorder is not None and self._record_input:
+            self.recorder.record(message, item.time_seconds)
+        self.sender.schedule(self.session.handle_player(message, item.time_seconds))
+
+    def _on_clock(self, event: ClockEvent) -> None:
+        # Note-ons later than half a step are dropped (same rule as the session's).
+        self.sender.late_drop_seconds = max(0.005, event.seconds_per_tick)
+        self.sender.schedule(self.session.handle_clock(event))
+        if event.kind == "lost":
+            logger.warning("MIDI clock lost: no tick for %.2f s at %s; all notes off until the "
+                           "clock comes back", self.clock.follower.lost_timeout_seconds,
+                           bar_beat(event.position_ticks))
+        elif event.kind != "tick":
+            logger.info("clock %s at %s (tick %d, %.1f BPM, %s)", event.kind,
+                        bar_beat(event.position_ticks), event.position_ticks,
+                        60.0 / (event.seconds_per_tick * TICKS_PER_BEAT), self.clock.name)
+        now = self._now()
+        if event.kind != "tick" or now - self._snapshot_at >= SNAPSHOT_SECONDS:
+            self._snapshot_at = now
+            self._publish_snapshot()
+
+    def _publish_snapshot(self) -> None:
+        stats = self.session.stats
+        self.snapshot = StatusSnapshot(
+            position_ticks=stats.position_ticks,
+            running=stats.running,
+            bpm=stats.bpm,
+            clock_source=self.clock.name,
+            last_inference_ms=stats.last_inference_ms,
+            late_plans=stats.late_plans,
+            late_messages=stats.dropped_note_ons + self.sender.late_dropped,
+        )
+
+    def _send_clock_midi(self, message: mido.Message) -> None:  # the internal clock's thread
+        for index in range(len(self.output_ports)):
+            self.sender.send_now(index, message)
+
+    def _record_output(self, _port_index: int, message: mido.Message, sent_seconds: float) -> None:
+        self.recorder.record(message, sent_seconds)

@@ -1,0 +1,1 @@
+"""Files: MIDI and piano-roll readers and writers."""

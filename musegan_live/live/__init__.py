@@ -1,0 +1,2 @@
+"""The live engine: the player's roll, planning, scheduling, the note ledger,
+sending, the session."""

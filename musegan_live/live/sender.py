@@ -1,0 +1,179 @@
+"""Sending scheduled MIDI at absolute deadlines: never early, never as a late burst.
+
+``OutputSender.schedule(outgoing)`` takes messages with a ``port_index`` and a ``due_seconds``
+on the monotonic clock. One thread sleeps on a condition variable until the earliest deadline
+(a heap keyed by due time, then arrival order, so messages due together keep their order) and
+sends. A message already due when scheduled, with nothing earlier pending, is sent at once by
+the caller's thread, saving a thread wake-up on the common path (step events due "now").
+
+Lateness: a note-on more than ``late_drop_seconds`` behind its deadline is dropped and counted
+(a late note would sound out of time and, with others, as a burst), unless it is marked
+``late_ok`` (the player's own notes through thru: late is better than lost); note-offs,
+controllers and everything else are always sent, late or not, so no note is left hanging.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+import mido
+
+from musegan_live.errors import MuseganLiveError
+from musegan_live.ports.rtmidi_ports import OutputPort
+
+logger = logging.getLogger(__name__)
+
+
+class OutgoingLike(Protocol):
+    """What the sender needs of ``session.Outgoing``."""
+
+    port_index: int
+    message: mido.Message
+    due_seconds: float
+    late_ok: bool  # True: send even when late (the player's own notes), never drop
+
+
+SentCallback = Callable[[int, mido.Message, float], None]
+#: due seconds, arrival order, port index, message, may be dropped when late
+_Key = tuple[float, int, int, mido.Message, bool]
+
+
+def _is_note_on(message: mido.Message) -> bool:
+    return message.type == "note_on" and message.velocity > 0
+
+
+class OutputSender:
+    """Sends ``OutgoingLike`` messages to ``ports[port_index]`` at their due time.
+
+    ``on_sent(port_index, message, sent_seconds)`` (optional) is called after each send, e.g. to
+    record the session; it runs under the sender's lock and must be quick.
+    """
+
+    def __init__(
+        self,
+        ports: Sequence[OutputPort],
+        *,
+        late_drop_seconds: float = 0.015,
+        on_sent: SentCallback | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ports = list(ports)
+        self.late_drop_seconds = late_drop_seconds
+        self._on_sent = on_sent
+        self._now = now
+        self._heap: list[_Key] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.sent_count = 0
+        self.late_dropped = 0
+        self.worst_lateness_seconds = 0.0
+        self.send_errors = 0
+
+    # --- public -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="musegan-sender", daemon=True)
+            self._thread.start()
+
+    def schedule(self, outgoing: Iterable[OutgoingLike]) -> None:
+        """Queue messages; those due now (and not behind earlier ones) go out immediately."""
+        with self._cond:
+            wake = False
+            for item in outgoing:
+                if not 0 <= item.port_index < len(self._ports):
+                    raise MuseganLiveError(
+                        f"message for output port {item.port_index}, but only "
+                        f"{len(self._ports)} output port(s) are open"
+                    )
+                key = (item.due_seconds, next(self._seq), item.port_index, item.message,
+                       not item.late_ok)
+                nothing_earlier = not self._heap or self._heap[0][0] > item.due_seconds
+                if nothing_earlier and item.due_seconds <= self._now():
+                    self._deliver(key)
+                    continue
+                heapq.heappush(self._heap, key)
+                wake = wake or self._heap[0] is key
+            if wake:
+                self._cond.notify()
+
+    def send_now(self, port_index: int, message: mido.Message) -> None:
+        """Send at once, ahead of anything pending (thru, panic)."""
+        with self._cond:
+            self._deliver((self._now(), next(self._seq), port_index, message, False))
+
+    def discard_pending(self) -> int:
+        """Forget everything not yet sent (before a panic); return how many were pending."""
+        with self._cond:
+            count = len(self._heap)
+            self._heap.clear()
+            return count
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._heap)
+
+    def stop(self, *, flush: bool = False) -> None:
+        """End the thread; ``flush`` sends what is pending first (ignoring due times)."""
+        with self._cond:
+            if flush:
+                while self._heap:
+                    self._deliver(heapq.heappop(self._heap), drop_late=False)
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    # --- internals --------------------------------------------------------------------------
+    def _deliver(self, key: _Key, *, drop_late: bool = True) -> None:
+        due, _, port_index, message, droppable = key
+        drop_late = drop_late and droppable
+        now = self._now()
+        lateness = now - due if due > 0 else 0.0  # due 0: "as soon as possible"
+        if lateness > self.worst_lateness_seconds:
+            self.worst_lateness_seconds = lateness
+        if drop_late and lateness > self.late_drop_seconds and _is_note_on(message):
+            self.late_dropped += 1
+            logger.debug("dropped %s: %.1f ms late", message, lateness * 1000.0)
+            return
+        try:
+            self._ports[port_index].send(message)
+        except Exception as err:  # a failing port must not end the sender (nor the notes-off)
+            self.send_errors += 1
+            if self.send_errors <= 3:
+                logger.error("cannot send %s: %s", message, err)
+            return
+        self.sent_count += 1
+        if self._on_sent is not None:
+            self._on_sent(port_index, message, now)
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopping:
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                delay = self._heap[0][0] - self._now()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                while self._heap and self._heap[0][0] <= self._now():
+                    self._deliver(heapq.heappop(self._heap))
+
+
+def describe_sender(sender: OutputSender) -> dict[str, Any]:
+    """Counters for logs and benchmarks."""
+    return {
+        "sent": sender.sent_count,
+        "late_dropped": sender.late_dropped,
+        "worst_lateness_ms": round(sender.worst_lateness_seconds * 1000.0, 3),
+        "send_errors": sender.send_errors,
+    }

@@ -1,0 +1,413 @@
+"""``Session``: the musical core the daemon and the offline jobs drive with clock events.
+
+The daemon (or an offline job on a simulated clock) feeds it clock events and the player's
+messages; it answers with the MIDI messages to send and when (:class:`Outgoing`). It owns the
+player's roll, the engine (plans), the scheduler and the note ledger, and nothing real-time:
+time is whatever the events say, so the same code runs live and offline.
+
+Timing rules (DESIGN.md section 2): a step boundary is an even tick; the messages of step ``s``
+are due at that tick's time plus the track's latency offset. A track with a negative offset is
+decided and sent one step early, due at the predicted step time plus the offset (at most one step
+earlier). A step whose due time has passed by more than half a step when it is produced loses its
+note-ons (note-offs still go): late notes are dropped, never sent in a burst.
+Transport: Start = position 0 and a fresh phrase; Stop, clock loss and jumps end every note
+(note-offs first, then CC123 and CC64 = 0); after a jump or Continue the engine re-plans at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import mido
+import numpy as np
+
+from musegan_live.clock.follower import ClockEvent
+from musegan_live.config.live import LiveConfig
+from musegan_live.errors import ConfigError
+from musegan_live.live.engine import Engine, Planner
+from musegan_live.live.ledger import NoteLedger, PortMessage
+from musegan_live.live.player import Player
+from musegan_live.live.scheduler import FOLLOW_DEFAULT_VELOCITY, Scheduler, track_slots
+from musegan_live.live.take import Take
+from musegan_live.representation import (
+    DRUMS,
+    LOWEST_PITCH,
+    N_PITCHES,
+    N_TRACKS,
+    STEPS_PER_BAR,
+    STEPS_PER_BEAT,
+    TICKS_PER_BAR,
+    TICKS_PER_BEAT,
+    TICKS_PER_STEP,
+    TRACK_NAMES,
+)
+
+logger = logging.getLogger(__name__)
+
+GRID_STEPS = {"bar": STEPS_PER_BAR, "beat": STEPS_PER_BEAT, "step": 1}
+#: Bars of the player's roll kept behind the clock when the song is not recorded.
+KEEP_BARS = 8
+#: A tick this many ticks past the expected one is still the same run (lost ticks), not a jump.
+MAX_TICK_GAP = TICKS_PER_BEAT
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send on output port ``port_index`` at or after ``due_seconds``
+    (absolute, monotonic clock)."""
+
+    port_index: int
+    message: mido.Message
+    due_seconds: float
+    late_ok: bool = False  # the player's own notes (thru): sent even when late, never dropped
+
+
+@dataclass(frozen=True)
+class SessionStats:
+    """What the status line shows. ``position_ticks`` counts from the song start."""
+
+    running: bool
+    position_ticks: int
+    bpm: float
+    last_inference_ms: float | None
+    late_plans: int
+    plans_made: int
+    dropped_note_ons: int
+
+    @property
+    def bar(self) -> int:
+        """1-based bar number."""
+        return self.position_ticks // TICKS_PER_BAR + 1
+
+    @property
+    def beat(self) -> int:
+        """1-based beat within the bar."""
+        return self.position_ticks % TICKS_PER_BAR // TICKS_PER_BEAT + 1
+
+    @property
+    def position(self) -> str:
+        """``"bar:beat"``, both 1-based."""
+        return f"{self.bar}:{self.beat}"
+
+
+class Session:
+    """The accompaniment of one player (see the module docstring).
+
+    ``accompanist``: an ``inference.Accompanist`` (or a duck-typed stand-in); its condition track
+    must be the player's track (``config.input.track``). ``planner``: where inference runs; the
+    session owns it from now on (:meth:`close` closes it). ``seed``: seeds the latent vectors
+    (default ``config.seed``; None = fresh entropy). ``now``: the monotonic clock, used to judge
+    whether a step is produced too late (default: the event's own time). ``keep_song``: keep
+    the whole take for :meth:`recording` (default: when ``config.record`` is set).
+    """
+
+    def __init__(
+        self,
+        config: LiveConfig,
+        accompanist: Any,
+        *,
+        planner: Planner,
+        seed: int | None = None,
+        now: Callable[[], float] | None = None,
+        keep_song: bool | None = None,
+    ) -> None:
+        condition = int(accompanist.condition_track)
+        if condition != config.input.track_index:
+            raise ConfigError(
+                f"{config.source}: input.track is {config.input.track} but the model accompanies "
+                f"{TRACK_NAMES[condition]}; set input.track to {TRACK_NAMES[condition]} (or "
+                "use a model trained on the track you play)"
+            )
+        self.config = config
+        self.accompanist = accompanist
+        self.planner = planner
+        self._now = now
+        self._keep_song = config.record is not None if keep_song is None else keep_song
+        self.output_tracks = [int(t) for t in accompanist.output_tracks]
+        self.ledger = NoteLedger()
+        self.slots = track_slots(config, self.output_tracks)
+        self.scheduler = Scheduler(self.slots, self.ledger)
+        self._thru_port: int | None = None
+        if config.input.thru:
+            self._thru_port = config.port_index_of(condition)
+            self._thru_channel = config.tracks[condition].channel_index
+            self.ledger.use_channel(self._thru_port, self._thru_channel)
+        self._lookahead = 1 if any(slot.early for slot in self.slots) else 0
+        self.player = Player(
+            channel=config.input.channel_index,
+            drums=condition == DRUMS,
+            keep_bars=None if self._keep_song else KEEP_BARS,
+        )
+        rng = np.random.default_rng(config.seed if seed is None else seed)
+        self.engine = Engine(
+            accompanist,
+            planner,
+            grid_steps=GRID_STEPS[config.replan],
+            rng=rng,
+            lookahead_steps=self._lookahead,
+            threshold=config.threshold,
+        )
+        self.engine.prepare_opening()
+        self._running = False
+        self._stopped = False  # an explicit Stop: ticks are ignored until Start/Continue
+        self._position_ticks = 0
+        self._last_tick: int | None = None  # position of the last tick while running
+        self._last_tick_seconds = 0.0
+        self._seconds_per_tick = 60.0 / (config.clock.bpm * TICKS_PER_BEAT)
+        self._last_due = [float("-inf")] * len(self.slots)
+        self._emitted_through: list[int | None] = [None] * len(self.slots)
+        self._max_due = float("-inf")
+        self._panic_due = float("-inf")  # the latest panic: nothing may be due before it
+        self._dropped_note_ons = 0
+        self._take = Take()  # the generated notes, for recording()
+
+    # --- public API -------------------------------------------------------------------------
+    def start_messages(self) -> list[Outgoing]:
+        """Program changes for every track (and the player's, with thru), to send first."""
+        messages = self.scheduler.program_changes()
+        program = self.config.tracks[self.accompanist.condition_track].program
+        if self._thru_port is not None and program is not None:
+            messages.append(
+                (
+                    self._thru_port,
+                    mido.Message("program_change", channel=self._thru_channel, program=program),
+                )
+            )
+        return self._outgoing(messages, 0.0)
+
+    def handle_player(self, message: mido.Message, now_seconds: float) -> list[Outgoing]:
+        """One message from the player's input at ``now_seconds``; returns the thru output."""
+        step_position = None
+        if self._running and self._last_tick is not None:
+            elapsed_ticks = (now_seconds - self._last_tick_seconds) / self._seconds_per_tick
+            elapsed_ticks = min(max(elapsed_ticks, -TICKS_PER_BEAT), TICKS_PER_STEP)
+            step_position = (self._last_tick + elapsed_ticks) / TICKS_PER_STEP
+        self.player.handle(message, step_position)
+        wanted = self.player.channel
+        if self._thru_port is None or not hasattr(message, "channel"):
+            return []  # no thru, or not a channel message (SysEx, realtime)
+        if wanted is not None and message.channel != wanted:
+            return []
+        forwarded = message.copy(channel=self._thru_channel)
+        # Not before a panic still to come: the panic would cut the note just played.
+        due = max(now_seconds, self._panic_due)
+        messages = self.ledger.through(self._thru_port, forwarded)
+        return self._outgoing(messages, due, late_ok=True)
+
+    def handle_clock(self, event: ClockEvent) -> list[Outgoing]:
+        """One clock event (a ``ClockEvent``); returns what to send."""
+        if event.seconds_per_tick > 0:
+            self._seconds_per_tick = event.seconds_per_tick
+        kind = event.kind
+        if kind == "tick":
+            return self._tick(event)
+        if kind == "start":
+            out = self._panic_if_sounding(event.time_seconds)
+            self.player.start(0)
+            self.engine.start()
+            self._begin(0, event)
+            return out
+        if kind in ("stop", "lost"):
+            out = self._panic(event.time_seconds)
+            if self._running:
+                self.player.stop(self._current_step())
+            self.engine.stop()
+            self._running = False
+            self._stopped = kind == "stop"
+            self._position_ticks = event.position_ticks
+            return out
+        if kind == "continue":
+            if self._running:
+                return []
+            return self._resume(event.position_ticks, event)
+        if kind == "jump":
+            out = self._panic(event.time_seconds)
+            self._position_ticks = event.position_ticks
+            if self._running:
+                out += self._resume(event.position_ticks, event, moved=True)
+            return out
+        logger.debug("ignoring clock event %r", kind)
+        return []
+
+    def wait_ready(self, timeout_seconds: float = 2.0) -> bool:
+        """Wait until the plan for the first bar after Start is computed (call it before
+        starting a clock: an internal clock ticks right after Start). False on timeout."""
+        return self.engine.wait_for_opening(timeout_seconds)
+
+    def panic(self) -> list[Outgoing]:
+        """All notes off now: note-offs for sounding notes, then CC123 and CC64=0."""
+        now = self._now() if self._now is not None else self._last_tick_seconds
+        return self._panic(now)
+
+    def change_model(self, accompanist: Any) -> list[Outgoing]:
+        """Switch to another model: all notes off, then plans from the new model only."""
+        if int(accompanist.condition_track) != int(self.accompanist.condition_track):
+            raise ConfigError(
+                f"the new model accompanies {TRACK_NAMES[accompanist.condition_track]}, not "
+                f"{self.config.input.track}; choose a model for the track you play"
+            )
+        out = self.panic()
+        self.accompanist = accompanist
+        self.engine.set_accompanist(accompanist)
+        if self._running:
+            step = self._current_step()
+            now = self._last_tick_seconds
+            self.engine.resync(step, now, self._seconds_per_step, self.player)
+        return out
+
+    @property
+    def stats(self) -> SessionStats:
+        engine = self.engine.stats
+        return SessionStats(
+            running=self._running,
+            position_ticks=self._position_ticks,
+            bpm=60.0 / (self._seconds_per_tick * TICKS_PER_BEAT),
+            last_inference_ms=engine.last_inference_ms,
+            late_plans=engine.late_plans,
+            plans_made=engine.plans_made,
+            dropped_note_ons=self._dropped_note_ons,
+        )
+
+    def recording(self) -> tuple[np.ndarray, np.ndarray]:
+        """The take so far as sent: ``bool[n_steps, 84, 5]`` (player + generated tracks) and
+        ``uint8`` velocities of the same shape; needs ``keep_song``. Notes still sounding end at
+        the last step reached."""
+        player_roll, player_velocity = self.player.song_roll()
+        last_step = max(player_roll.shape[0], self._take.last_step)
+        n_steps = -(-last_step // STEPS_PER_BAR) * STEPS_PER_BAR
+        roll = np.zeros((n_steps, N_PITCHES, N_TRACKS), dtype=bool)
+        velocity = np.zeros(roll.shape, dtype=np.uint8)
+        condition = self.accompanist.condition_track
+        roll[: player_roll.shape[0], :, condition] = player_roll
+        velocity[: player_roll.shape[0], :, condition] = player_velocity
+        self._take.draw(roll, velocity, self._current_step() if self._running else last_step)
+        return roll, velocity
+
+    def close(self) -> None:
+        """Stop the planner's worker (if any)."""
+        self.planner.close()
+
+    # --- transport --------------------------------------------------------------------------
+    @property
+    def _seconds_per_step(self) -> float:
+        return self._seconds_per_tick * TICKS_PER_STEP
+
+    def _current_step(self) -> int:
+        """The first step boundary not processed yet: where sounding notes end."""
+        if self._running and self._last_tick is not None:
+            return self._last_tick // TICKS_PER_STEP + 1
+        return -(-self._position_ticks // TICKS_PER_STEP)
+
+    def _begin(self, position_ticks: int, event: ClockEvent) -> None:
+        """Running from ``position_ticks``: the next tick should carry that position."""
+        self._running = True
+        self._stopped = False
+        self._position_ticks = position_ticks
+        self._last_tick = position_ticks - 1
+        self._last_tick_seconds = event.time_seconds - self._seconds_per_tick
+        self._emitted_through = [None] * len(self.slots)
+
+    def _resume(
+        self, position_ticks: int, event: ClockEvent, moved: bool = False
+    ) -> list[Outgoing]:
+        """Continue or jump to ``position_ticks`` while running: re-plan from there.
+
+        After a Continue or a Song Position Pointer the tick of the new position is expected
+        one tick later; when a tick itself moved the position, it is this event."""
+        step = -(-position_ticks // TICKS_PER_STEP)
+        from_step = self._current_step() if moved and self._running else None
+        self.player.rewind(step, from_step)
+        first_tick = event.time_seconds + (0.0 if event.kind == "tick" else self._seconds_per_tick)
+        self.engine.resync(
+            step, event.time_seconds, self._seconds_per_step, self.player, first_tick
+        )
+        self._begin(position_ticks, event)
+        return []
+
+    def _tick(self, event: ClockEvent) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        position = event.position_ticks
+        if not self._running:
+            if self._stopped:
+                return []  # ticks while stopped only feed the tempo estimate (in the clock)
+            out += self._resume(position, event)  # ticks without Start/Continue: join in
+        elif self._last_tick is not None and not (
+            self._last_tick < position <= self._last_tick + MAX_TICK_GAP
+        ):
+            logger.debug("tick %d after %d: treated as a jump", position, self._last_tick)
+            out += self._panic(event.time_seconds)
+            out += self._resume(position, event, moved=True)
+        self._last_tick = position
+        self._last_tick_seconds = event.time_seconds
+        self._position_ticks = position
+        if position % TICKS_PER_STEP == 0:
+            out += self._step(position // TICKS_PER_STEP, event.time_seconds)
+        return out
+
+    # --- one step ---------------------------------------------------------------------------
+    def _step(self, step: int, tick_seconds: float) -> list[Outgoing]:
+        seconds_per_step = self._seconds_per_step
+        self.player.advance(step)
+        self.engine.on_step(step, tick_seconds, seconds_per_step, self.player)
+        rows = {k: self.engine.decide(k) for k in range(step, step + self._lookahead + 1)}
+        follow = self.player.recent_velocity() or FOLLOW_DEFAULT_VELOCITY
+        now = tick_seconds if self._now is None else max(tick_seconds, self._now())
+        out: list[Outgoing] = []
+        for i, slot in enumerate(self.slots):
+            last = self._emitted_through[i]
+            # normally one step (the next one for early tracks); right after a (re)start an
+            # early track also sends the current step
+            first = step if last is None or not step <= last + 1 <= step + 1 else last + 1
+            for target in range(first, step + (2 if slot.early else 1)):
+                offset = max(slot.offset_seconds, -seconds_per_step)
+                predicted = tick_seconds + (target - step) * seconds_per_step
+                due = max(predicted + offset, self._last_due[i])
+                self._last_due[i] = due
+                on_time = now - due <= seconds_per_step / 2
+                velocity = slot.velocity or follow
+                result = self.scheduler.step_messages(
+                    slot, target, rows[target][:, slot.column], velocity, allow_note_ons=on_time
+                )
+                self._dropped_note_ons += result.dropped
+                if self._keep_song:
+                    self._take.ended(target, slot.track, result.ended)
+                    self._take.started(target, slot.track, result.started, velocity)
+                out += self._outgoing(result.messages, due)
+                self._emitted_through[i] = target
+        return out
+
+    # --- output -----------------------------------------------------------------------------
+    def _outgoing(
+        self, messages: list[PortMessage], due: float, *, late_ok: bool = False
+    ) -> list[Outgoing]:
+        if messages:
+            self._max_due = max(self._max_due, due)
+        return [Outgoing(port, message, due, late_ok) for port, message in messages]
+
+    def _panic(self, now_seconds: float) -> list[Outgoing]:
+        """Every note off, due no earlier than anything already handed out (so it comes last)."""
+        step = self._current_step()
+        if self._keep_song:
+            for port, channel, pitch in self.ledger.open_notes:
+                track = self._track_of(port, channel)
+                if track is not None:
+                    self._take.ended(step, track, [pitch - LOWEST_PITCH])
+        messages = self.ledger.all_off()
+        self.scheduler.reset()
+        due = max(now_seconds, self._max_due)
+        # Nothing produced later may be due before this panic, or the panic would cut it.
+        self._last_due = [max(last, due) for last in self._last_due]
+        self._panic_due = due
+        return self._outgoing(messages, due)
+
+    def _panic_if_sounding(self, now_seconds: float) -> list[Outgoing]:
+        return self._panic(now_seconds) if self.ledger.open_notes else []
+
+    def _track_of(self, port: int, channel: int) -> int | None:
+        for slot in self.slots:
+            if slot.port_index == port and slot.channel == channel:
+                return slot.track
+        return None

@@ -1,0 +1,1 @@
+"""The model: an exported model directory, ONNX Runtime inference, note decoding."""

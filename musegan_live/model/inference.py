@@ -1,0 +1,257 @@
+"""``Accompanist``: the exported encoder + generator on ONNX Runtime (numpy in, numpy out).
+
+    acc = Accompanist.from_dir("exported_models/default")
+    z = acc.sample_z(np.random.default_rng(0))                 # float32[1, latent_dim]
+    tracks = acc.accompany(condition, known_mask, z)            # bool[1, 4, 48, 84, 4]
+    phrase = acc.full_phrase(condition, tracks)                 # bool[1, 4, 48, 84, 5]
+
+``condition`` is the condition track's pianoroll ``[B, 4 bars, 48 steps, 84 pitches]`` (bool or
+0/1 float); ``known_mask`` ``[B, 4, 48]`` is 1 where a step has been heard (the encoder multiplies
+the condition by it, so unheard steps cannot leak). This module imports onnxruntime, never torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from musegan_live.errors import ModelError
+from musegan_live.model.decoding import NoteDecoding, decode_notes
+from musegan_live.model.model_dir import (
+    ModelCard,
+    check_metadata_map,
+    load_model_card,
+    load_session,
+)
+from musegan_live.representation import N_BARS, N_PITCHES, N_TRACKS, STEPS_PER_BAR
+
+logger = logging.getLogger(__name__)
+
+#: short names accepted for execution providers (case-insensitive), besides the full names
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+}
+#: sub-folder of the model directory where the TensorRT provider caches its engines
+TRT_CACHE_DIR = "trt_cache"
+
+
+def resolve_providers(names: Sequence[str]) -> list[str]:
+    """Full onnxruntime provider names for ``names`` (``"CPU"``, ``"cuda"``, full names...).
+
+    Raises ModelError naming a provider this onnxruntime build does not offer.
+    """
+    import onnxruntime as ort
+
+    if isinstance(names, str):
+        names = [names]
+    available = ort.get_available_providers()
+    resolved = []
+    for name in names:
+        full = PROVIDER_ALIASES.get(name.strip().lower(), name.strip())
+        if full not in available:
+            raise ModelError(
+                f"execution provider {name!r} is not available in this onnxruntime "
+                f"(available: {', '.join(available)}); install the matching onnxruntime build "
+                "(onnxruntime-gpu for CUDA/TensorRT, with their libraries) or use CPU"
+            )
+        resolved.append(full)
+    if not resolved:
+        raise ModelError("no execution provider given; use e.g. ('CPUExecutionProvider',)")
+    return resolved
+
+
+def _provider_options(provider: str, model_dir: Path) -> tuple[str, dict[str, str]] | str:
+    if provider == "TensorrtExecutionProvider":
+        # TensorRT builds an engine per input shape on first use (seconds); caching it in the
+        # model directory makes later starts fast (the cache is specific to GPU and TensorRT).
+        return provider, {
+            "trt_engine_cache_enable": "True",
+            "trt_engine_cache_path": str(model_dir / TRT_CACHE_DIR),
+            "trt_timing_cache_enable": "True",
+        }
+    return provider
+
+
+class Accompanist:
+    """Encoder + generator sessions of one exported model (see the module docstring).
+
+    Calls may come from several threads at once: onnxruntime sessions allow concurrent runs and
+    this class keeps no per-call state.
+    """
+
+    def __init__(self, card: ModelCard, encoder_session, generator_session) -> None:
+        self.card = card
+        self.condition_track: int = card.condition_index
+        self.output_tracks: list[int] = card.output_indices
+        self.latent_dim: int = card.latent_dim
+        self.decoding: NoteDecoding = card.decoding
+        self._encoder = encoder_session
+        self._generator = generator_session
+        self.feature_names = [f"features_{k}" for k in range(card.encoder_outputs)]
+        self._check_signatures()
+
+    @classmethod
+    def from_dir(
+        cls,
+        model_dir: str | os.PathLike | None = None,
+        *,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+        intra_op_threads: int = 1,
+    ) -> Accompanist:
+        """Load ``model_dir`` (default :func:`~musegan_live.model.model_dir.default_model_dir`).
+
+        ``providers`` in priority order, by full name or alias (CPU, CUDA, TensorRT);
+        ``intra_op_threads`` threads per operator (1 keeps latency steady next to other work).
+        Raises ModelError for a missing/corrupt model, mismatched constants or a provider
+        this onnxruntime cannot use.
+        """
+        import onnxruntime as ort
+
+        card = load_model_card(model_dir)
+        if intra_op_threads < 1:
+            raise ModelError(f"intra_op_threads must be >= 1, got {intra_op_threads}")
+        wanted = resolve_providers(providers)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(intra_op_threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: ORT's warnings are not the user's concern
+        session_providers = [_provider_options(p, card.directory) for p in wanted]
+        sessions = []
+        for path in (card.encoder_path, card.generator_path):
+            session = load_session(path, options, session_providers)
+            check_metadata_map(dict(session.get_modelmeta().custom_metadata_map), path)
+            missing = [p for p in wanted if p not in session.get_providers()]
+            if missing:
+                raise ModelError(
+                    f"{path}: onnxruntime could not start {', '.join(missing)} (it fell back to "
+                    f"{', '.join(session.get_providers())}); check the GPU drivers and the "
+                    "CUDA/TensorRT libraries, or ask for CPUExecutionProvider"
+                )
+            sessions.append(session)
+        logger.info("loaded model %s (%s) on %s, %d intra-op threads", card.name, card.directory,
+                    ", ".join(wanted), intra_op_threads)
+        return cls(card, *sessions)
+
+    @property
+    def threshold(self) -> float:
+        """The model's note-start threshold (``model.yaml``)."""
+        return self.decoding.threshold
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the sessions actually use."""
+        return list(self._generator.get_providers())
+
+    def _check_signatures(self) -> None:
+        enc_in = [i.name for i in self._encoder.get_inputs()]
+        enc_out = [o.name for o in self._encoder.get_outputs()]
+        gen_in = [i.name for i in self._generator.get_inputs()]
+        gen_out = [o.name for o in self._generator.get_outputs()]
+        path = self.card.directory
+        if enc_in != ["condition", "known_mask"] or enc_out != self.feature_names:
+            raise ModelError(
+                f"{path}/encoder.onnx has inputs {enc_in} and outputs {enc_out}; expected "
+                f"['condition', 'known_mask'] and {self.feature_names} (model.yaml "
+                "encoder_outputs); re-export the model"
+            )
+        if gen_in != ["z", *self.feature_names] or gen_out != ["tracks"]:
+            raise ModelError(
+                f"{path}/generator.onnx has inputs {gen_in} and outputs {gen_out}; expected "
+                f"['z', {', '.join(self.feature_names)}] and ['tracks']; re-export the model"
+            )
+        z_shape = self._generator.get_inputs()[0].shape
+        if z_shape[-1] != self.latent_dim:
+            raise ModelError(
+                f"{path}/generator.onnx takes z of size {z_shape[-1]} but model.yaml says "
+                f"latent_dim {self.latent_dim}; re-export the model"
+            )
+
+    def sample_z(self, rng: np.random.Generator, batch: int = 1) -> np.ndarray:
+        """Standard normal latents ``float32[batch, latent_dim]`` drawn with ``rng``."""
+        return rng.standard_normal((batch, self.latent_dim), dtype=np.float32)
+
+    def _inputs(self, condition, known_mask, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        condition = np.asarray(condition)
+        known_mask = np.asarray(known_mask)
+        z = np.asarray(z)
+        batch = condition.shape[0] if condition.ndim == 4 else None
+        expected = {
+            "condition": (condition, (batch, N_BARS, STEPS_PER_BAR, N_PITCHES)),
+            "known_mask": (known_mask, (batch, N_BARS, STEPS_PER_BAR)),
+            "z": (z, (batch, self.latent_dim)),
+        }
+        for name, (array, shape) in expected.items():
+            if batch is None or array.shape != shape:
+                raise ValueError(
+                    f"{name} has shape {array.shape}; expected {shape} "
+                    "(condition [B,4,48,84], known_mask [B,4,48], z [B,latent_dim], same B)"
+                )
+        return (condition.astype(np.float32, copy=False), known_mask.astype(np.float32, copy=False),
+                z.astype(np.float32, copy=False))
+
+    def features(self, condition: np.ndarray, known_mask: np.ndarray) -> list[np.ndarray]:
+        """The encoder's maps for a condition and mask (``features_0 .. features_{K-1}``)."""
+        dummy_z = np.zeros((np.asarray(condition).shape[0], self.latent_dim), np.float32)
+        condition, known_mask, _ = self._inputs(condition, known_mask, dummy_z)
+        return self._encoder.run(None, {"condition": condition, "known_mask": known_mask})
+
+    def probabilities(
+        self, condition: np.ndarray, known_mask: np.ndarray, z: np.ndarray
+    ) -> np.ndarray:
+        """Note probabilities ``float32[B, 4, 48, 84, 4]`` of the output tracks.
+
+        ``condition`` bool/float ``[B, 4, 48, 84]``; ``known_mask`` ``[B, 4, 48]`` (1 = heard);
+        ``z`` ``float32[B, latent_dim]``. Raises ValueError for other shapes.
+        """
+        condition, known_mask, z = self._inputs(condition, known_mask, z)
+        feats = self._encoder.run(None, {"condition": condition, "known_mask": known_mask})
+        feeds = {"z": z, **dict(zip(self.feature_names, feats, strict=True))}
+        return self._generator.run(["tracks"], feeds)[0]
+
+    def accompany(
+        self,
+        condition: np.ndarray,
+        known_mask: np.ndarray,
+        z: np.ndarray,
+        threshold: float | None = None,
+    ) -> np.ndarray:
+        """Notes ``bool[B, 4, 48, 84, 4]`` of the output tracks, decoded as ``model.yaml`` says.
+
+        :func:`musegan_live.model.decoding.decode_notes` with the model's decoding; ``threshold``
+        replaces its start threshold (``None``: the model's own).
+        """
+        decoding = self.decoding.with_threshold(threshold)
+        probabilities = self.probabilities(condition, known_mask, z)
+        return decode_notes(probabilities, self.output_tracks, decoding)
+
+    def full_phrase(self, condition: np.ndarray, accompaniment: np.ndarray) -> np.ndarray:
+        """The condition ``[B,4,48,84]`` put among the 4 output tracks -> ``bool[B,4,48,84,5]``."""
+        condition = np.asarray(condition).astype(bool)
+        accompaniment = np.asarray(accompaniment).astype(bool)
+        if accompaniment.shape != (*condition.shape, N_TRACKS - 1):
+            raise ValueError(
+                f"accompaniment has shape {accompaniment.shape}; expected "
+                f"{(*condition.shape, N_TRACKS - 1)} for a condition of shape {condition.shape}"
+            )
+        out = np.empty((*condition.shape, N_TRACKS), dtype=bool)
+        out[..., self.condition_track] = condition
+        out[..., self.output_tracks] = accompaniment
+        return out
+
+    def warm_up(self, runs: int = 3) -> None:
+        """Run the model ``runs`` times on an empty batch-1 phrase (first runs allocate and,
+        on GPU providers, build kernels or engines), so the first real plan is not late."""
+        condition = np.zeros((1, N_BARS, STEPS_PER_BAR, N_PITCHES), np.float32)
+        mask = np.zeros((1, N_BARS, STEPS_PER_BAR), np.float32)
+        z = np.zeros((1, self.latent_dim), np.float32)
+        for _ in range(max(0, runs)):
+            self.probabilities(condition, mask, z)

@@ -1,0 +1,1 @@
+"""MIDI ports: the validating, locking base classes and the rtmidi / JACK backends."""

@@ -1,0 +1,1 @@
+"""Evaluation's parts: tables, checks and reports."""

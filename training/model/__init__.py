@@ -1,0 +1,1 @@
+"""The networks (encoder, generator, critic), their building blocks and losses."""
