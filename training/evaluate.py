@@ -1,39 +1,40 @@
 """``python -m training.evaluate``: an exported model on held-out phrases -> metric tables.
 
     python -m training.evaluate --model exported_models/NAME --data held_out.npz \\
-        [--n 256] [--seed 0] [--out DIR] [--providers CPU] [--batch 32] [--threshold T]
+        [--n 256] [--seed 0] [--out DIR] [--providers CPU] [--batch 32] [--threshold T] \\
+        [--live-beats 0,1,2,3]
 
 The model runs through ONNX Runtime
 (:class:`musegan_live.model.inference.Accompanist`), exactly as the
 daemon runs it. ``--data`` is an LPD-5 sparse ``.npz`` of phrases the model did not train on; only
 phrases whose condition track (the model's, e.g. Piano) has at least one note are used, and ``--n``
 of them are drawn at random (without replacement, seeded by ``--seed``). Each phrase gets one
-latent ``z`` (``Accompanist.sample_z``), shared by the three settings:
+latent ``z`` (``Accompanist.sample_z``), shared by every setting:
 
 ``full``
     ``known_mask`` all ones: the whole real condition is known (MuseGAN's track-conditional
     setting, offline accompaniment). All 4 bars are scored.
-``live``
-    what the live engine asks for: per phrase a "now" step ``k`` is drawn uniformly from
-    ``[144, 192)`` (any step of bar 4, 48 steps per bar); the condition steps ``0 .. k-1`` are known
-    (``known_mask`` 1) and steps ``k ..`` are hidden (0), so bars 1-3 are fully heard and bar 4
-    is heard up to ``k`` (from none of it at ``k = 144`` to all but its last step). Only bar 4 of
-    the output is scored, since that is the bar the engine plays from this plan; the real and
-    shuffled references are scored on bar 4 too, against the *full* real condition of bar 4 (what
-    the player ends up playing).
 ``none``
     ``known_mask`` all zeros: generation from scratch. All 4 bars are scored against the real
     condition, which the model never saw (so its harmony should look like the shuffled baseline).
+``live`` (:mod:`training.evaluation.live`)
+    what the live engine asks for: bars 1-3 heard, bar 4 (the bar being planned) heard for
+    0, 1, 2, 3 beats (``--live-beats``); bar 4 of each plan is scored against bar 4's whole real
+    condition, next to real, shuffled-real and the 1-bar-late oracle (bar 3's real accompaniment
+    sounding in bar 4).
 
-For every setting three sets of phrases are scored with :func:`musegan_live.metrics.summarize`:
+For full and none three sets of phrases are scored with :func:`musegan_live.metrics.summarize`:
 ``real`` (the held-out phrases themselves), ``generated`` (the real condition track plus the
 model's accompaniment) and ``shuffled`` (phrase i's condition with the real accompaniment of phrase
 ``perm[i]``, where ``perm`` is a random permutation without fixed points). Single-track metrics of
 ``shuffled`` equal those of ``real`` by construction; its tonal distance and harmony ratio are the
 "unrelated but real music" baseline.
 
-The tables are printed and written as ``eval.md`` and ``eval.json`` (NaN as ``null``) into
-``--out`` (default ``out/eval/<model name>``).
+Pass/fail: ``checks_full`` (:func:`training.evaluation.report.quality_checks`: single-track
+statistics near real, harmony and tonal distance better than shuffled) and ``checks`` (issue 12's
+live and full checks, :mod:`training.evaluation.checks`). The tables and checks are printed and
+written as ``eval.md`` and ``eval.json`` (NaN as ``null``) into ``--out`` (default
+``out/eval/<model name>``).
 """
 
 from __future__ import annotations
@@ -51,13 +52,16 @@ from musegan_live import metrics
 from musegan_live.errors import DataFileError, MuseganLiveError
 from musegan_live.model.inference import Accompanist
 from musegan_live.representation import (
+    DRUMS,
     N_BARS,
     STEPS_PER_BAR,
-    STEPS_PER_PHRASE,
     TRACK_NAMES,
     SparseDataset,
     load_sparse_npz,
 )
+from training.evaluation.checks import acceptance_checks
+from training.evaluation.generation import DEFAULT_BATCH, generate, with_accompaniment
+from training.evaluation.live import DEFAULT_LIVE_BEATS, evaluate_live, parse_live_beats
 from training.evaluation.report import (
     make_out_dir,
     quality_checks,
@@ -68,11 +72,9 @@ from training.evaluation.report import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_N_PHRASES = 256
-DEFAULT_BATCH = 32
-#: (key, title) of the three settings, in report order.
+#: (key, title) of the whole-phrase settings, in report order (the live setting is apart).
 SETTINGS: tuple[tuple[str, str], ...] = (
     ("full", "Full condition (known_mask = 1 everywhere), bars 1-4 scored"),
-    ("live", "Live: condition known up to a random step of bar 4, bar 4 scored"),
     ("none", "No condition (known_mask = 0): generation from scratch, bars 1-4 scored"),
 )
 
@@ -131,53 +133,7 @@ def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
     return perm
 
 
-def live_known_masks(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of the ``live`` setting: ``(float32[n, 4, 48] known_mask, int64[n] now_steps)``.
-
-    ``now_steps[i]`` is uniform over the steps of the last bar, ``[144, 192)``; the condition steps
-    before it (phrase step index ``< now``) are known (1.0), the rest hidden (0.0).
-    """
-    first = (N_BARS - 1) * STEPS_PER_BAR
-    now_steps = rng.integers(first, STEPS_PER_PHRASE, size=n)
-    known = np.arange(STEPS_PER_PHRASE)[np.newaxis, :] < now_steps[:, np.newaxis]
-    return known.reshape(n, N_BARS, STEPS_PER_BAR).astype(np.float32), now_steps
-
-
-# --- running the model ----------------------------------------------------------------------
-def generate(
-    accompanist: Accompanist,
-    condition: np.ndarray,
-    known_mask: np.ndarray,
-    z: np.ndarray,
-    *,
-    batch_size: int = DEFAULT_BATCH,
-    threshold: float | None = None,
-) -> np.ndarray:
-    """The model's accompaniment ``bool[n, 4, 48, 84, len(output_tracks)]``, in batches.
-
-    ``condition`` ``bool[n, 4, 48, 84]``, ``known_mask`` ``float32[n, 4, 48]``, ``z``
-    ``float32[n, latent_dim]``; at most ``batch_size`` phrases go into one inference call.
-    """
-    parts = []
-    for start in range(0, len(condition), batch_size):
-        stop = start + batch_size
-        parts.append(
-            accompanist.accompany(
-                condition[start:stop], known_mask[start:stop], z[start:stop], threshold=threshold
-            )
-        )
-    return np.concatenate(parts).astype(bool, copy=False)
-
-
-def with_accompaniment(
-    real: np.ndarray, accompaniment: np.ndarray, output_tracks: Sequence[int]
-) -> np.ndarray:
-    """``real`` ``bool[n, 4, 48, 84, 5]`` with the ``output_tracks`` slices replaced."""
-    out = real.copy()
-    out[..., list(output_tracks)] = accompaniment
-    return out
-
-
+# --- scoring ---------------------------------------------------------------------------------
 def evaluate(
     accompanist: Accompanist,
     real: np.ndarray,
@@ -185,14 +141,17 @@ def evaluate(
     *,
     batch_size: int = DEFAULT_BATCH,
     threshold: float | None = None,
+    live_beats: Sequence[int] = DEFAULT_LIVE_BEATS,
 ) -> dict[str, object]:
-    """Score the model on the real phrases ``bool[n, 4, 48, 84, 5]`` in the three settings.
+    """Score the model on the real phrases ``bool[n, 4, 48, 84, 5]`` in every setting.
 
-    Returns ``{"n_phrases", "condition_track", "output_tracks", "threshold", "settings",
-    "checks_full"}`` (``checks_full``: :func:`training.evaluation.report.quality_checks` of full);
-    ``settings[key]`` (key in full, live, none) holds ``title``, ``scored_bars`` (1-based),
-    ``inference_seconds``, ``real``, ``generated``, ``shuffled`` and, for live, ``now_steps``;
-    where each of real / generated / shuffled is a :func:`musegan_live.metrics.summarize` dict.
+    Returns ``{"n_phrases", "condition_track", "output_tracks", "threshold", "settings", "live",
+    "checks_full", "checks"}``. ``settings[key]`` (key in full, none) holds ``title``,
+    ``scored_bars`` (1-based), ``inference_seconds``, ``real``, ``generated``, ``shuffled``, each
+    a :func:`musegan_live.metrics.summarize` dict; ``live`` is
+    :func:`training.evaluation.live.evaluate_live` (None when ``live_beats`` is empty);
+    ``checks_full`` are :func:`training.evaluation.report.quality_checks` of full and ``checks``
+    :func:`training.evaluation.checks.acceptance_checks` of full and live.
     """
     n = len(real)
     cond = accompanist.condition_track
@@ -201,10 +160,8 @@ def evaluate(
     condition = real[..., cond]
     shuffled = with_accompaniment(real, real[derangement(n, rng)][..., outputs], outputs)
     z = accompanist.sample_z(rng, n).astype(np.float32, copy=False)
-    live_mask, now_steps = live_known_masks(n, rng)
     masks = {
         "full": np.ones((n, N_BARS, STEPS_PER_BAR), dtype=np.float32),
-        "live": live_mask,
         "none": np.zeros((n, N_BARS, STEPS_PER_BAR), dtype=np.float32),
     }
     settings: dict[str, dict[str, object]] = {}
@@ -216,25 +173,29 @@ def evaluate(
         seconds = time.perf_counter() - started
         logger.info("%s: %d phrases generated in %.2f s", key, n, seconds)
         generated = with_accompaniment(real, accompaniment, outputs)
-        bars = slice(N_BARS - 1, N_BARS) if key == "live" else slice(0, N_BARS)
         entry: dict[str, object] = {
             "title": title,
-            "scored_bars": list(range(1, N_BARS + 1))[bars],
+            "scored_bars": list(range(1, N_BARS + 1)),
             "inference_seconds": seconds,
         }
         for column, phrases in (("real", real), ("generated", generated), ("shuffled", shuffled)):
-            entry[column] = metrics.summarize(phrases[:, bars], all_tracks, cond)
-        if key == "live":
-            entry["now_steps"] = [int(s) for s in now_steps]
+            entry[column] = metrics.summarize(phrases, all_tracks, cond)
         settings[key] = entry
+    live = None
+    if live_beats:
+        live = evaluate_live(accompanist, real, shuffled, z, live_beats,
+                             batch_size=batch_size, threshold=threshold)
     output_names = [TRACK_NAMES[t] for t in outputs]
+    pitched = [TRACK_NAMES[t] for t in outputs if t != DRUMS] if cond != DRUMS else []
     return {
         "n_phrases": n,
         "condition_track": TRACK_NAMES[cond],
         "output_tracks": output_names,
         "threshold": float(accompanist.threshold if threshold is None else threshold),
         "settings": settings,
+        "live": live,
         "checks_full": quality_checks(settings["full"], output_names),
+        "checks": acceptance_checks(settings["full"], live, pitched),
     }
 
 
@@ -257,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate",
         description="Score an exported model on held-out phrases: real vs generated vs a "
-        "shuffled-real baseline, with full, live-masked and no condition.",
+        "shuffled-real baseline, with full and no condition, and live (bar 4 planned with 0..3 "
+        "beats of it heard, next to the 1-bar-late oracle); pass/fail checks.",
     )
     parser.add_argument("--model", required=True, type=Path, help="exported model directory")
     parser.add_argument("--data", required=True, type=Path, help="held-out LPD-5 sparse .npz")
@@ -275,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ONNX Runtime intra-op threads (default 1)")
     parser.add_argument("--threshold", type=_probability, default=None,
                         help="note-on threshold (default: the model's)")
+    parser.add_argument("--live-beats", type=parse_live_beats, default=DEFAULT_LIVE_BEATS,
+                        help="beats of the planned bar (bar 4) heard in the live setting, "
+                        "each 0..3, comma-separated; '' skips it (default 0,1,2,3)")
     return parser
 
 
@@ -300,7 +265,8 @@ def run(args: argparse.Namespace) -> dict:
         "phrase_indices": [int(i) for i in indices],
     }
     report.update(
-        evaluate(accompanist, real, rng, batch_size=args.batch, threshold=args.threshold)
+        evaluate(accompanist, real, rng, batch_size=args.batch, threshold=args.threshold,
+                 live_beats=args.live_beats)
     )
     report["seconds_total"] = time.perf_counter() - started
     report["files"] = [str(p) for p in write_report(report, out_dir)]

@@ -1,10 +1,12 @@
 """The evaluation report of ``python -m training.evaluate``: markdown tables and JSON.
 
 ``render_markdown`` turns the report dict built by :func:`training.evaluate.evaluate` (plus the
-run's ``model``, ``data``, ``seed`` and ``providers``) into one table per setting: rows are metrics,
-columns are real / gen / shuf for each accompaniment track, then the :func:`quality_checks` of
-the full-condition setting. ``write_report`` writes ``eval.md`` and ``eval.json`` (NaN as
-``null``, so any JSON reader accepts it).
+run's ``model``, ``data``, ``seed`` and ``providers``) into one table per whole-phrase setting
+(rows are metrics, columns are real / gen / shuf for each accompaniment track), the live tables
+(one per metric: rows are the model with 0..3 beats heard, real, shuffled and the 1-bar-late
+oracle, columns are tracks), issue 12's checks (:mod:`training.evaluation.checks`) and the
+:func:`quality_checks` of the full-condition setting. ``write_report`` writes ``eval.md`` and
+``eval.json`` (NaN as ``null``, so any JSON reader accepts it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from musegan_live import metrics
 from musegan_live.errors import DataFileError
+from training.evaluation.live import LIVE_REFERENCES
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("real", "real"),
@@ -90,6 +93,45 @@ def quality_checks(setting: dict, output_tracks: Sequence[str]) -> list[dict]:
     return rows
 
 
+#: Metrics of the live tables, in order (the harmony first: it is what the live checks judge).
+LIVE_METRICS = ("harmony_ratio", "tonal_distance", "empty_bar_rate", "used_pitch_classes",
+                "qualified_note_rate", "polyphony", "drum_pattern_rate")
+
+
+def live_tables(live: dict, output_tracks: Sequence[str]) -> str:
+    """One markdown table per metric of ``report["live"]``: rows = sources, columns = tracks.
+
+    Sources: the model with each number of beats heard, then real, shuffled real and the 1-bar-late
+    oracle (all scored on bar 4). A metric undefined for every track and source is left out.
+    """
+    sources = [(f"model, {row['beats_heard']} beat{'' if row['beats_heard'] == 1 else 's'} "
+                "heard", row["generated"]) for row in live["rows"]]
+    sources += [(label, live["references"][key]) for key, label in LIVE_REFERENCES]
+    out = []
+    for name in LIVE_METRICS:
+        values = [[summary["metrics"][name][t] for t in output_tracks] for _, summary in sources]
+        if all(v is None or math.isnan(v) for row in values for v in row):
+            continue
+        out += [f"**{_METRIC_LABELS[name]}** (bar 4)", "",
+                "| source | " + " | ".join(output_tracks) + " |",
+                "|---|" + "---:|" * len(output_tracks)]
+        for (label, _), row in zip(sources, values, strict=True):
+            out.append(f"| {label} | " + " | ".join(_fmt(v) for v in row) + " |")
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
+def acceptance_table(rows: Sequence[dict]) -> str:
+    """:func:`training.evaluation.checks.acceptance_checks` rows as markdown, failures in bold."""
+    lines = ["| check | track | value | target | rule | result |",
+             "|---|---|---:|---:|---|---|"]
+    for row in rows:
+        verdict = "pass" if row["passed"] else "**FAIL**"
+        lines.append(f"| {row['name']} | {row['track']} | {_fmt(row['value'])} | "
+                     f"{row['comparison']} {_fmt(row['target'])} | {row['rule']} | {verdict} |")
+    return "\n".join(lines)
+
+
 def checks_table(rows: Sequence[dict]) -> str:
     """:func:`quality_checks` rows as a markdown table, failures in bold."""
     lines = ["| check | track | real | gen | shuf | rule | result |",
@@ -125,6 +167,19 @@ def render_markdown(report: dict) -> str:
             "",
             metric_table(setting, report["output_tracks"]),
         ]
+    live = report.get("live")
+    if live:
+        seconds = sum(row["inference_seconds"] for row in live["rows"])
+        out += ["", f"## live: {live['title']}", "",
+                f"inference {seconds:.2f} s for {len(live['rows'])} x {report['n_phrases']} plans; "
+                "**1-bar-late oracle** = the real accompaniment of bar 3 sounding in bar 4; "
+                "shuffled real = bar 4 of another phrase", "",
+                live_tables(live, report["output_tracks"])]
+    if report.get("checks"):
+        rows = report["checks"]
+        passed = sum(row["passed"] for row in rows)
+        out += ["", f"## Checks (issue 12, live and full): {passed} of {len(rows)} pass", "",
+                acceptance_table(rows)]
     if "checks_full" in report:
         rows = report["checks_full"]
         passed = sum(row["passed"] for row in rows)
