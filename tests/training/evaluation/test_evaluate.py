@@ -12,45 +12,17 @@ import pytest
 
 from musegan_live.errors import DataFileError
 from musegan_live.representation import (
-    BASS,
-    DRUMS,
-    GUITAR,
     N_TRACKS,
-    PHRASE_SHAPE,
     PIANO,
-    STEPS_PER_BAR,
-    STRINGS,
     TRACK_NAMES,
-    other_tracks,
     save_sparse_npz,
     sparse_from_dense,
 )
+from tests.training.evaluation.fakes import EchoAccompanist, band_phrases
 from training import evaluate
 from training.evaluation import report as evaluate_report
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def band_phrases(n: int, rng: np.random.Generator, silent_condition: tuple[int, ...] = (),
-                 condition_track: int = PIANO) -> np.ndarray:
-    """``n`` small five-track phrases: a triad per bar in the pitched tracks, drums on 8ths.
-
-    Phrases listed in ``silent_condition`` have an empty ``condition_track``.
-    """
-    x = np.zeros((n, *PHRASE_SHAPE), dtype=bool)
-    for p in range(n):
-        for bar in range(4):
-            root = int(rng.integers(36, 48))  # pitch index of the bar's chord root (MIDI 60..71)
-            triad = [root, root + 4, root + 7]
-            x[p, bar, 0:24, triad, PIANO] = True
-            x[p, bar, 12:36, [t - 12 for t in triad], GUITAR] = True
-            x[p, bar, :, root - 24, BASS] = True
-            x[p, bar, 0:36, [t + 12 for t in triad], STRINGS] = True
-            for step in range(0, STEPS_PER_BAR, 6):
-                x[p, bar, step : step + 3, 12 if step % 12 == 0 else 18, DRUMS] = True
-    for p in silent_condition:
-        x[p, ..., condition_track] = False
-    return x
 
 
 # --- pure helpers ----------------------------------------------------------------------------
@@ -89,49 +61,15 @@ def test_derangement_is_a_permutation_without_fixed_points(n):
         evaluate.derangement(1, np.random.default_rng(0))
 
 
-def test_live_masks_know_bars_1_to_3_and_bar_4_up_to_now():
-    masks, now = evaluate.live_known_masks(500, np.random.default_rng(7))
-    assert masks.shape == (500, 4, STEPS_PER_BAR) and masks.dtype == np.float32
-    assert now.min() >= 144 and now.max() <= 191
-    assert now.min() == 144 and now.max() == 191  # 500 draws cover both ends of 48 steps
-    assert np.all(masks[:, :3] == 1.0)
-    known_in_bar4 = masks[:, 3].sum(axis=1)
-    np.testing.assert_array_equal(known_in_bar4, now - 144)
-    # known steps form a prefix of bar 4: never a 0 followed by a 1
-    assert not np.any(np.diff(masks[:, 3], axis=1) > 0)
-
-
 # --- evaluate() with a transparent stand-in for the ONNX model -------------------------------
-class EchoAccompanist:
-    """Plays back the *known* condition on every output track (so the harmony is perfect).
-
-    Same interface as musegan_live.model.inference.Accompanist; records every call's batch size.
-    """
-
-    def __init__(self, condition_track: int = PIANO):
-        self.condition_track = condition_track
-        self.output_tracks = other_tracks(condition_track)
-        self.latent_dim = 4
-        self.threshold = 0.5
-        self.batch_sizes: list[int] = []
-
-    def sample_z(self, rng, batch=1):
-        return rng.standard_normal((batch, self.latent_dim)).astype(np.float32)
-
-    def accompany(self, condition, known_mask, z, threshold=None):
-        assert condition.shape[0] == known_mask.shape[0] == z.shape[0]
-        self.batch_sizes.append(condition.shape[0])
-        heard = np.asarray(condition, dtype=bool) & (known_mask[..., np.newaxis] > 0)
-        return np.repeat(heard[..., np.newaxis], len(self.output_tracks), axis=-1)
-
-
 def test_evaluate_passes_each_setting_its_mask_and_scores_the_right_bars():
     real = band_phrases(7, np.random.default_rng(2))
     model = EchoAccompanist()
     report = evaluate.evaluate(model, real, np.random.default_rng(3), batch_size=3)
-    assert model.batch_sizes == [3, 3, 1] * 3  # 7 phrases in batches of 3, three settings
+    # 7 phrases in batches of 3: full, none, then live with 0, 1, 2 and 3 beats heard
+    assert model.batch_sizes == [3, 3, 1] * 6
     s = report["settings"]
-    assert s["full"]["scored_bars"] == [1, 2, 3, 4] and s["live"]["scored_bars"] == [4]
+    assert list(s) == ["full", "none"] and s["full"]["scored_bars"] == [1, 2, 3, 4]
     full_gen = s["full"]["generated"]["metrics"]
     # Echoing the full condition: every generated bass note-step is a condition pitch class.
     assert full_gen["harmony_ratio"]["Bass"] == 1.0
@@ -139,15 +77,22 @@ def test_evaluate_passes_each_setting_its_mask_and_scores_the_right_bars():
     assert full_gen["empty_bar_rate"]["Bass"] == 0.0
     # No condition known: the echo is silent in every bar.
     assert report["settings"]["none"]["generated"]["metrics"]["empty_bar_rate"]["Bass"] == 1.0
-    # Live: bar 4 is heard only before "now"; the piano plays steps 0..23 of each bar, so bar 4
-    # of the echo is empty exactly for the phrases whose now is <= 144 (nothing heard yet).
-    now = np.asarray(s["live"]["now_steps"])
-    expected_empty = np.mean(now == 144)
-    assert s["live"]["generated"]["metrics"]["empty_bar_rate"]["Bass"] == pytest.approx(
-        expected_empty
-    )
+    # Live: bar 4 is heard for 0..3 beats; the piano plays beats 1-2 of each bar, so bar 4 of the
+    # echo is silent with 0 beats heard and harmonises perfectly once a beat is heard.
+    live = report["live"]
+    assert live["scored_bar"] == 4 and [r["beats_heard"] for r in live["rows"]] == [0, 1, 2, 3]
+    assert [r["heard_steps_in_bar"] for r in live["rows"]] == [0, 12, 24, 36]
+    gen = [r["generated"]["metrics"] for r in live["rows"]]
+    assert [g["empty_bar_rate"]["Bass"] for g in gen] == [1.0, 0.0, 0.0, 0.0]
+    assert math.isnan(gen[0]["harmony_ratio"]["Bass"])
+    assert [g["harmony_ratio"]["Bass"] for g in gen[1:]] == [1.0, 1.0, 1.0]
+    assert all(r["generated"]["n_bars"] == 1 for r in live["rows"])
+    # An echo of the same bar ignores the past: with nothing of bar 4 heard it fails the check.
+    zero_beats = [c for c in report["checks"] if c["name"] == "live_0_beats_vs_oracle"]
+    assert [c["track"] for c in zero_beats] == ["Guitar", "Bass", "Strings"]
+    assert not any(c["passed"] for c in zero_beats)
     # The shuffled baseline keeps real single-track statistics but breaks the harmony.
-    for key in ("full", "live", "none"):
+    for key in ("full", "none"):
         real_m, shuf_m = s[key]["real"]["metrics"], s[key]["shuffled"]["metrics"]
         for name in ("empty_bar_rate", "used_pitch_classes", "polyphony"):
             np.testing.assert_allclose(
@@ -216,6 +161,8 @@ def test_evaluate_command_prints_tables_and_writes_markdown_and_json(model_dir, 
     assert code == 0
     printed = capsys.readouterr().out
     assert "## live:" in printed and "harmony with cond." in printed
+    assert "| 1-bar-late oracle |" in printed and "| model, 0 beats heard |" in printed
+    assert "## Checks (issue 12, live and full):" in printed
     assert "## Checks (full condition):" in printed
     assert (out / "eval.md").read_text(encoding="utf-8") in printed
     report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
@@ -226,7 +173,7 @@ def test_evaluate_command_prints_tables_and_writes_markdown_and_json(model_dir, 
     assert report["condition_track"] == TRACK_NAMES[condition_track]
     outputs = report["output_tracks"]
     assert len(outputs) == N_TRACKS - 1
-    for key in ("full", "live", "none"):
+    for key in ("full", "none"):
         setting = report["settings"][key]
         for column in ("real", "generated", "shuffled"):
             m = setting[column]["metrics"]
@@ -242,7 +189,39 @@ def test_evaluate_command_prints_tables_and_writes_markdown_and_json(model_dir, 
             for track in outputs:
                 expected = None if track == "Drums" else 1.0
                 assert real_m["harmony_ratio"][track] == expected, (key, track)
-    assert len(report["settings"]["live"]["now_steps"]) == 8
+    live = report["live"]
+    assert [row["beats_heard"] for row in live["rows"]] == [0, 1, 2, 3]
+    assert set(live["references"]) == {"real", "shuffled", "oracle"}
+    pitched = [t for t in outputs if t != "Drums"]
+    names = [(row["name"], row["track"]) for row in report["checks"]]
+    assert names == [(name, track) for name in ("live_0_beats_vs_oracle", "live_1_beat_vs_real",
+                                                "full_harmony_vs_real",
+                                                "full_tonal_distance_vs_real")
+                     for track in pitched]
+    for row in report["checks"]:
+        assert isinstance(row["passed"], bool)
+        assert set(row) >= {"name", "track", "value", "target", "passed"}
+
+
+def test_live_beats_flag_chooses_the_beats_and_rejects_bad_ones(model_dir, tmp_path, capsys):
+    data = band_phrases(4, np.random.default_rng(1))
+    save_sparse_npz(tmp_path / "held_out.npz", data)
+    out = tmp_path / "eval"
+    argv = ["--model", str(model_dir), "--data", str(tmp_path / "held_out.npz"), "--out", str(out)]
+    assert evaluate.main([*argv, "--live-beats", "2,1"]) == 0
+    report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    assert [row["beats_heard"] for row in report["live"]["rows"]] == [1, 2]
+    # no 0-beat row: its check is left out rather than judged on nothing
+    assert {row["name"] for row in report["checks"]} == {
+        "live_1_beat_vs_real", "full_harmony_vs_real", "full_tonal_distance_vs_real"}
+    assert evaluate.main([*argv, "--live-beats", ""]) == 0
+    report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    assert report["live"] is None
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([*argv, "--live-beats", "0,4"])
+    assert exit_info.value.code == 2
+    assert "must be in 0..3" in capsys.readouterr().err
 
 
 def test_evaluate_command_reports_a_missing_data_file_in_one_line(model_dir, tmp_path, capsys):
@@ -253,3 +232,14 @@ def test_evaluate_command_reports_a_missing_data_file_in_one_line(model_dir, tmp
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: ") and "nope.npz" in last and "no such file" in last
+
+
+def test_evaluate_command_reports_a_missing_model_dir_in_one_line(tmp_path, capsys):
+    save_sparse_npz(tmp_path / "held_out.npz", band_phrases(3, np.random.default_rng(0)))
+    code = evaluate.main(["--model", str(tmp_path / "no_model"), "--data",
+                          str(tmp_path / "held_out.npz"), "--out", str(tmp_path / "eval")])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "no_model" in last and "does not exist" in last
