@@ -170,7 +170,7 @@ def evaluate_live(
             batch_size=batch_size, threshold=threshold,
         )
         seconds = time.perf_counter() - started
-        logger.info("live, %d beats heard: %d plans in %.2f s", beats_heard, len(real), seconds)
+        logger.info("live, %d beat(s) heard: %d plans in %.2f s", beats_heard, len(real), seconds)
         scored = bar4.copy()
         scored[..., outputs] = accompaniment
         rows.append({
