@@ -33,9 +33,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from musegan_live.errors import ConfigError, MuseganLiveError
 from training.checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from training.data.dataset import Batch, PhraseSampler
+from training.data.dataset import Batch, NowDistribution, PhraseSampler
 from training.ema import CHECKPOINT_KEY, decay_at, make_average, update_average
-from training.model.losses import critic_loss, generator_loss
+from training.model.losses import critic_loss, generator_loss, reconstruction_loss
 from training.model.networks import Discriminator, TrackConditionalGenerator, count_parameters
 from training.train_config import Config, apply_override, config_from_dict, load_config
 from training.train_outputs import LossLog, write_samples
@@ -182,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
 
     # --- data ---------------------------------------------------------------------------------
     sources = [(f.path, f.weight) for f in cfg.data.train]
-    sampler = PhraseSampler(sources, condition_track, cfg.data.condition_dropout)
+    now = NowDistribution(cfg.data.live_mask_share, cfg.data.full_mask_share,
+                          cfg.data.on_beat_share, cfg.data.after_beat_steps)
+    sampler = PhraseSampler(sources, condition_track, cfg.data.condition_dropout, now)
     validation = (PhraseSampler([(cfg.data.validation, 1.0)], condition_track, 0.0)
                   if cfg.data.validation else None)
 
@@ -259,14 +261,22 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
                 opt_d.step()
 
             # --- generator: one update through a frozen critic. The unwrapped critic is used
-            # so DDP does not wait for critic gradients that are never computed.
-            real, condition, known_mask = to_device(
-                sampler.sample(batch_size, data_rng), condition_track, device)
+            # so DDP does not wait for critic gradients that are never computed. The
+            # reconstruction term pulls G's tracks toward the real band of the same phrase: it
+            # is what teaches "play along with what was heard" fastest per CPU minute, while the
+            # critic keeps the notes crisp instead of a blur of probabilities.
+            batch = sampler.sample(batch_size, data_rng)
+            real, condition, known_mask = to_device(batch, condition_track, device)
             z = torch.randn(batch_size, cfg.model.latent_dim, device=device)
             raw_critic.requires_grad_(False)
             with autocast():
-                fake = raw_net.full_phrase(condition, net(z, condition, known_mask).float())
+                tracks = net(z, condition, known_mask).float()
+                fake = raw_net.full_phrase(condition, tracks)
                 g_loss = generator_loss(raw_critic, fake)
+                if cfg.train.recon_weight > 0:
+                    keep = torch.from_numpy(~batch.dropped).to(device)
+                    g_loss = g_loss + cfg.train.recon_weight * reconstruction_loss(
+                        tracks, real[..., raw_net.output_tracks], keep)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()

@@ -41,6 +41,14 @@ class DataConfig:
     validation: str | None = None
     #: share of examples whose condition is dropped entirely (generation from scratch)
     condition_dropout: float = 0.1
+    #: share of examples heard as live: bars 1-3 and bar 4 up to a step in 0..47
+    live_mask_share: float = 0.0
+    #: share of examples with the whole phrase heard (offline accompaniment)
+    full_mask_share: float = 0.0
+    #: of the live examples, the share whose "now" is on a beat or just after it
+    on_beat_share: float = 0.7
+    #: "just after a beat": at most this many steps after the boundary
+    after_beat_steps: int = 3
 
 
 @dataclass
@@ -60,6 +68,8 @@ class ModelConfig:
     discriminator_chroma_channels: list[int] = field(default_factory=lambda: [32, 64])
     discriminator_onset_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     discriminator_merge_channels: int = 256
+    #: width of the causal beat context (the path from earlier bars to the planned one)
+    context_channels: int = 64
     #: a note starts where the generator's probability >= threshold (written to model.yaml)
     threshold: float = 0.5
     #: note decoding written to model.yaml (musegan_live/decoding.py): a started note holds while
@@ -107,6 +117,9 @@ class TrainConfig:
     cpu_threads: int = 0
     #: decay of the moving average of the E+G weights that export ships (0 = off; training/ema.py)
     ema_decay: float = 0.0
+    #: weight of the reconstruction term (binary cross-entropy of G's probabilities against the
+    #: real accompaniment of conditioned examples, pix2pix-style) next to the adversarial loss
+    recon_weight: float = 0.0
 
 
 @dataclass
@@ -204,6 +217,12 @@ def _validate(cfg: Config) -> None:
         ) from err
     m, t, lg = cfg.model, cfg.train, cfg.log
     need(0.0 <= cfg.data.condition_dropout <= 1.0, "data.condition_dropout", "must be in [0, 1]")
+    d = cfg.data
+    need(0.0 <= d.live_mask_share and 0.0 <= d.full_mask_share
+         and d.live_mask_share + d.full_mask_share <= 1.0, "data.live_mask_share/full_mask_share",
+         "must be >= 0 and sum to at most 1 (the rest is a uniform 'now')")
+    need(0.0 <= d.on_beat_share <= 1.0, "data.on_beat_share", "must be in [0, 1]")
+    need(0 <= d.after_beat_steps < 12, "data.after_beat_steps", "must be in 0..11 (a beat)")
     for i, item in enumerate(cfg.data.train):
         need(bool(item.path), f"data.train[{i}].path", "must name an .npz file")
         need(item.weight > 0, f"data.train[{i}].weight", "must be > 0")
@@ -221,6 +240,7 @@ def _validate(cfg: Config) -> None:
         need(len(widths) == n and all(w >= 1 for w in widths), f"model.{key}",
              f"must be a list of {n} positive widths, got {widths}")
     need(m.discriminator_merge_channels >= 1, "model.discriminator_merge_channels", "must be >= 1")
+    need(m.context_channels >= 1, "model.context_channels", "must be >= 1")
     need(0.0 < m.threshold < 1.0, "model.threshold", "must be in (0, 1)")
     try:
         m.note_decoding()
@@ -238,6 +258,7 @@ def _validate(cfg: Config) -> None:
     need(0.0 <= t.final_lr_fraction <= 1.0, "train.final_lr_fraction", "must be in [0, 1]")
     need(t.gp_lambda >= 0 and t.drift_epsilon >= 0, "train.gp_lambda/drift_epsilon", "must be >= 0")
     need(t.cpu_threads >= 0, "train.cpu_threads", "must be >= 0")
+    need(t.recon_weight >= 0, "train.recon_weight", "must be >= 0 (0 = adversarial loss only)")
     need(0.0 <= t.ema_decay < 1.0, "train.ema_decay", "must be in [0, 1) (0 = no average)")
     for key in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
         need(getattr(lg, key) >= 1, f"log.{key}", "must be >= 1")

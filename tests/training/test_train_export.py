@@ -130,7 +130,7 @@ def test_export_passes_parity_and_writes_the_contract(reference_run: Path, tmp_p
     card = load_model_card(out)
     assert card.condition_track == "Piano" and card.output_tracks == [
         "Drums", "Guitar", "Bass", "Strings"]
-    assert card.latent_dim == 8 and card.encoder_outputs == 6 and card.threshold == 0.5
+    assert card.latent_dim == 8 and card.encoder_outputs == 7 and card.threshold == 0.5
     assert card.metrics["training_steps"] == 6
     assert card.training["model"]["latent_dim"] == 8
     # golden parity: ONNX Runtime and PyTorch agree to 1e-4 (export measured it on random inputs)

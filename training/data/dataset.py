@@ -4,8 +4,11 @@ Data stays in LPD-5's sparse form (:func:`musegan_live.representation.load_spars
 the phrases of one batch are densified. Each example of a batch gets
 
 - a phrase ``bool[4, 48, 84, 5]`` from one of the files (files drawn by weight);
-- a "now" uniform over 0..192 steps: ``known_mask[bar, step] = 1`` before now (``DESIGN.md`` §3),
-  so the same model learns full knowledge (now=192), partial knowledge and none (now=0);
+- a "now" (:class:`NowDistribution`): ``known_mask[bar, step] = 1`` before now. Drawn the way
+  the live engine asks (most examples: now inside the window's last bar, mostly on a beat
+  boundary or a few steps after one, since plans are made there), plus the whole phrase heard
+  (offline accompaniment) and a uniform share, so the same model learns full, partial and live
+  knowledge;
 - with probability ``condition_dropout``, a dropped condition: mask all 0 (generation from
   scratch) and ``dropped = True``, which tells the training loop to show the critic an empty
   condition track too (nobody played; see train.py).
@@ -48,6 +51,38 @@ class Batch:
     phrases: np.ndarray  # bool [B, 4, 48, 84, 5]: the real phrase, every track
     known_mask: np.ndarray  # float32 [B, 4, 48]: 1 where the condition step has been heard
     dropped: np.ndarray  # bool [B]: the condition was dropped (mask all 0, critic sees none)
+
+
+@dataclass(frozen=True)
+class NowDistribution:
+    """How a training example's "now" (0..192 steps heard) is drawn.
+
+    ``live_share`` of the examples hear bars 1-3 and bar 4 up to a step in 0..47; of those,
+    ``on_beat_share`` are at a beat boundary or at most ``after_beat_steps`` steps after one (the
+    engine plans on beats and right after the player's notes), the rest anywhere in the bar.
+    ``full_share`` hear the whole phrase (offline accompaniment); the rest are uniform over
+    0..192. Dropped conditions (generation from scratch) are decided separately.
+    The defaults (0, 0) are the plain uniform "now".
+    """
+
+    live_share: float = 0.0
+    full_share: float = 0.0
+    on_beat_share: float = 0.7
+    after_beat_steps: int = 3
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``int64[size]`` nows in 0..192 steps."""
+        now = rng.integers(0, STEPS_PER_PHRASE + 1, size=size)
+        kind = rng.random(size)
+        live = kind < self.live_share
+        full = (kind >= self.live_share) & (kind < self.live_share + self.full_share)
+        on_beat = rng.random(size) < self.on_beat_share
+        beat_steps = (rng.integers(0, 4, size=size) * STEPS_PER_BEAT
+                      + rng.integers(0, self.after_beat_steps + 1, size=size))
+        in_bar = np.where(on_beat, beat_steps, rng.integers(0, STEPS_PER_BAR, size=size))
+        now[live] = (N_BARS - 1) * STEPS_PER_BAR + in_bar[live]
+        now[full] = STEPS_PER_PHRASE
+        return now
 
 
 @dataclass
@@ -104,6 +139,7 @@ class PhraseSampler:
         sources: list[tuple[str | Path, float]],
         condition_track: int,
         condition_dropout: float,
+        now: NowDistribution | None = None,
     ) -> None:
         if not sources:
             raise DataFileError(
@@ -111,6 +147,7 @@ class PhraseSampler:
             )
         self.condition_track = condition_track
         self.condition_dropout = float(condition_dropout)
+        self.now = now or NowDistribution()
         others = [t for t in range(N_TRACKS) if t != condition_track]
         self.sources: list[_Source] = []
         for path, weight in sources:
@@ -156,7 +193,7 @@ class PhraseSampler:
         """
         share = self.condition_dropout if condition_dropout is None else condition_dropout
         dropped = rng.random(batch_size) < share
-        now = rng.integers(0, STEPS_PER_PHRASE + 1, size=batch_size)
+        now = self.now.draw(rng, batch_size)
         now[dropped] = 0
         phrases = np.empty((batch_size, *PHRASE_SHAPE), dtype=bool)
         for i in range(batch_size):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 
@@ -82,3 +83,17 @@ def critic_loss(
 def generator_loss(critic: nn.Module, fake: Tensor) -> Tensor:
     """G's loss ``-E[D(fake)]`` on full five-track phrases that still carry G's graph."""
     return -critic(fake).float().mean()
+
+
+def reconstruction_loss(tracks: Tensor, real_tracks: Tensor, keep: Tensor) -> Tensor:
+    """Binary cross-entropy of G's probabilities against the real tracks, on kept examples.
+
+    ``tracks`` [B, 4, 48, 84, 4] probabilities, ``real_tracks`` the same shape in {0, 1}, ``keep``
+    bool [B] (False for examples whose condition was dropped: their "real" band is one of many
+    that fit no condition, so there is nothing to reconstruct). Mean over the kept cells; 0 when
+    no example is kept.
+    """
+    if not bool(keep.any()):
+        return tracks.sum() * 0.0
+    with torch.autocast(device_type=tracks.device.type, enabled=False):
+        return F.binary_cross_entropy(tracks[keep].float(), real_tracks[keep].float())

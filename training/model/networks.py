@@ -5,11 +5,17 @@ phrase layout ``[B, 4, 48, 84, tracks]`` is converted at the edges (:func:`to_ch
 Resolutions below are written (bars, steps, pitch).
 
 - :class:`Encoder` E sees the condition track multiplied by the known-step mask, plus the mask
-  itself, and returns maps at six resolutions (pitch-time and time-pitch conv pairs as in MuseGAN).
+  itself, and returns maps at six resolutions (pitch-time and time-pitch conv pairs as in MuseGAN)
+  and a seventh: a per-beat *context* from a causal temporal convolution over the window's 16
+  beats (:class:`CausalBeatContext`). Every other map is computed within one bar, so the context is
+  the only path from bars 1-3 to bar 4: the plan for the bar about to sound, mostly unheard, is
+  made from what was heard before it.
 - :class:`Generator` G maps ``z`` through shared stages (bars -> beats -> octaves) and then
   per-track private pitch-time and time-pitch stages; every stage is concatenated with the
   encoder map of the same resolution (U-Net joins), and the last one with the full-resolution
-  map. Output: sigmoid probabilities ``[B, 4, 48, 84, 4]`` of the four accompaniment tracks.
+  map. The beat context joins the octave stage and also adds a learned per-beat, per-track
+  pitch-class bias to the output logits (a short path from "which chord was heard" to "which
+  pitches to play"). Output: sigmoid probabilities ``[B, 4, 48, 84, 4]`` of the four tracks.
 - :class:`Discriminator` D (the WGAN critic) scores a whole five-track phrase: per-track private
   streams, a shared stream across tracks, a chroma stream and an onset stream, as in MuseGAN.
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from musegan_live.representation import N_BARS, N_PITCHES, N_TRACKS, STEPS_PER_BAR, track_index
@@ -41,6 +48,11 @@ STEPS_PER_BEAT_FINE = STEPS_PER_BAR // BEATS  # 12
 COARSE_STEPS = 12  # the private stages' time resolution: 12 per bar (3 per beat)
 #: share of (step, pitch) cells that are on in a typical LPD-5 track (about 1-3 %)
 INITIAL_NOTE_PROBABILITY = 0.02
+#: beats in the 4-bar window: the time axis of the causal beat context
+WINDOW_BEATS = N_BARS * BEATS
+#: dilations of the causal context's convolutions (kernel 3): receptive field 1 + 2 * 15 = 31
+#: beats, so every beat sees the whole window before it
+CONTEXT_DILATIONS = (1, 2, 4, 8)
 
 
 def to_channels_first(phrases: Tensor) -> Tensor:
@@ -53,19 +65,59 @@ def to_tracks_last(tensor: Tensor) -> Tensor:
     return tensor.permute(0, 2, 3, 4, 1)
 
 
+def heard_beat_features(heard: Tensor, mask: Tensor) -> Tensor:
+    """Per-beat summary of what was heard: ``[B, 13, 16]`` (channels, window beats).
+
+    ``heard`` [B, 4, 48, 84] (condition times mask), ``mask`` [B, 4, 48, 1]. Channels 0-11: the
+    beat's pitch-class profile (steps x octaves summed, scaled by 1/12 so a held triad is ~1 per
+    pitch class); channel 12: the share of the beat's steps that have been heard (0 = unheard).
+    """
+    b = heard.shape[0]
+    chroma = heard.reshape(b, N_BARS, BEATS, STEPS_PER_BEAT_FINE, OCTAVES, 12).sum(dim=(3, 4))
+    chroma = chroma.reshape(b, WINDOW_BEATS, 12) / STEPS_PER_BEAT_FINE
+    heard_share = mask.reshape(b, WINDOW_BEATS, STEPS_PER_BEAT_FINE).mean(dim=2, keepdim=True)
+    return torch.cat([chroma, heard_share], dim=2).transpose(1, 2)
+
+
+class CausalBeatContext(nn.Module):
+    """A causal temporal convolution over the window's 16 beats.
+
+    Input ``[B, C_in, 16]``, output ``[B, C, 16]``: beat ``k``'s output depends on beats ``0..k``
+    only (each convolution is padded on the left alone), so the context of a beat never sees a
+    later one, and a beat that has not been heard contributes only what the mask says (nothing).
+    Residual blocks of dilated kernel-3 convolutions with LeakyReLU.
+    """
+
+    def __init__(self, c_in: int, channels: int) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(c_in, channels, kernel_size=1)
+        self.blocks = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size=3, dilation=d) for d in CONTEXT_DILATIONS
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.leaky_relu(self.inp(x), 0.2)
+        for block in self.blocks:
+            pad = 2 * block.dilation[0]
+            x = x + F.leaky_relu(block(F.pad(x, (pad, 0))), 0.2)
+        return x
+
+
 class Encoder(nn.Module):
     """E: ``condition`` [B,4,48,84] and ``known_mask`` [B,4,48] (1 = heard) -> list of maps.
 
     The condition is multiplied by the mask here, so unheard steps cannot reach any output.
     Returned maps (channels, bars, steps, pitch), fine to coarse:
     ``f_full (c0,4,48,84), f_12x84 (c1,4,12,84), f_12x7 (c2,4,12,7), f_4x7 (c3,4,4,7),
-    f_4x1 (c4,4,4,1), f_1x1 (c4,4,1,1)``.
+    f_4x1 (c4,4,4,1), f_1x1 (c4,4,1,1)``, and the causal beat context ``ctx (cx,4,4,1)``
+    (``cx = context_channels``), computed from ``f_4x1`` and :func:`heard_beat_features`.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         c0, c1, c2, c3, c4 = cfg.encoder_channels
-        self.channels = [c0, c1, c2, c3, c4, c4]
+        cx = cfg.context_channels
+        self.channels = [c0, c1, c2, c3, c4, c4, cx]
         self.full = conv(2, c0, (1, 3, 3), padding=(0, 1, 1))
         # pitch-time pair: octaves first, then time
         self.pt1 = conv(c0, c1, (1, 1, 12))
@@ -77,6 +129,7 @@ class Encoder(nn.Module):
         self.to_4x7 = conv(c2, c3, (1, 3, 1))
         self.to_4x1 = conv(c3, c4, (1, 1, OCTAVES))
         self.to_1x1 = conv(c4, c4, (1, BEATS, 1))
+        self.context = CausalBeatContext(c4 + 13, cx)
 
     def forward(self, condition: Tensor, known_mask: Tensor) -> list[Tensor]:
         mask = known_mask.to(condition.dtype).unsqueeze(-1)  # [B,4,48,1]
@@ -88,7 +141,9 @@ class Encoder(nn.Module):
         f_4x7 = self.to_4x7(f_12x7)
         f_4x1 = self.to_4x1(f_4x7)
         f_1x1 = self.to_1x1(f_4x1)
-        return [f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1]
+        beats = torch.cat([f_4x1.flatten(2), heard_beat_features(heard, mask)], dim=1)
+        ctx = self.context(beats).view(-1, self.channels[-1], N_BARS, BEATS, 1)
+        return [f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1, ctx]
 
 
 class Generator(nn.Module):
@@ -99,7 +154,7 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: ModelConfig, encoder_channels: list[int]) -> None:
         super().__init__()
-        e_full, e_12x84, e_12x7, e_4x7, e_4x1, e_1x1 = encoder_channels
+        e_full, e_12x84, e_12x7, e_4x7, e_4x1, e_1x1, e_ctx = encoder_channels
         s0, s1, s2 = cfg.generator_shared_channels
         p0, p1, p2 = cfg.generator_private_channels
         self.latent_dim = cfg.latent_dim
@@ -109,7 +164,7 @@ class Generator(nn.Module):
             nn.Linear(cfg.latent_dim, s0 * N_BARS), nn.BatchNorm1d(s0 * N_BARS), nn.ReLU()
         )
         self.beats = tconv(s0 + e_1x1, s1, (1, BEATS, 1))  # -> (4,4,1)
-        self.octaves = tconv(s1 + e_4x1, s2, (1, 1, OCTAVES))  # -> (4,4,7)
+        self.octaves = tconv(s1 + e_4x1 + e_ctx, s2, (1, 1, OCTAVES))  # -> (4,4,7)
         shared = s2 + e_4x7
         n = N_OUT
         # private pitch-time stream: pitches within octaves, then time
@@ -129,12 +184,22 @@ class Generator(nn.Module):
         # ones (the prior-probability initialisation of Lin et al. 2017's focal loss).
         nn.init.constant_(self.out.bias, math.log(INITIAL_NOTE_PROBABILITY
                                                   / (1 - INITIAL_NOTE_PROBABILITY)))
+        # per beat and track, a bias for each pitch class from the causal context; starts at 0
+        # so the untrained model is the plain U-Net, and learns "play the heard chord" quickly
+        self.chroma_bias = nn.Conv3d(e_ctx, N_OUT * 12, kernel_size=1)
+        nn.init.zeros_(self.chroma_bias.weight)
+        nn.init.zeros_(self.chroma_bias.bias)
+        # per beat and track, a bias for each pitch class from the causal context; starts at 0
+        # so the untrained model is the plain U-Net, and learns "play the heard chord" quickly
+        self.chroma_bias = nn.Conv3d(e_ctx, N_OUT * 12, kernel_size=1)
+        nn.init.zeros_(self.chroma_bias.weight)
+        nn.init.zeros_(self.chroma_bias.bias)
 
     def forward(self, z: Tensor, *features: Tensor) -> Tensor:
-        f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1 = features
+        f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1, ctx = features
         x = self.dense(z).view(-1, self.s0, N_BARS, 1, 1)
         x = self.beats(torch.cat([x, f_1x1], dim=1))
-        x = self.octaves(torch.cat([x, f_4x1], dim=1))
+        x = self.octaves(torch.cat([x, f_4x1, ctx], dim=1))
         shared = torch.cat([x, f_4x7], dim=1)
         shared_n = shared.repeat(1, N_OUT, 1, 1, 1)
         pt = self.pt2(self.pt1(shared_n))
@@ -142,6 +207,11 @@ class Generator(nn.Module):
         both = torch.cat([pt.unflatten(1, (N_OUT, -1)), tp.unflatten(1, (N_OUT, -1))], dim=2)
         x = self.up(join_per_track(both.flatten(1, 2), f_12x84))
         logits = self.out(join_per_track(x, f_full))
+        # [B, N*12, 4, 4, 1] -> per track, bar, beat, pitch class -> every step and octave
+        bias = self.chroma_bias(ctx).view(-1, N_OUT, 12, N_BARS, BEATS, 1, 1)
+        bias = bias.permute(0, 1, 3, 4, 5, 6, 2).expand(
+            -1, -1, -1, -1, STEPS_PER_BEAT_FINE, OCTAVES, -1)
+        logits = logits + bias.reshape(logits.shape)
         return to_tracks_last(torch.sigmoid(logits))
 
 

@@ -16,8 +16,13 @@ from musegan_live.representation import (
     TRACK_NAMES,
     save_sparse_npz,
 )
-from training.data.dataset import PhraseSampler, known_mask_from_now, synthetic_phrases
-from training.model.losses import critic_loss, gradient_penalty
+from training.data.dataset import (
+    NowDistribution,
+    PhraseSampler,
+    known_mask_from_now,
+    synthetic_phrases,
+)
+from training.model.losses import critic_loss, gradient_penalty, reconstruction_loss
 from training.model.networks import Discriminator, TrackConditionalGenerator
 from training.train import lr_factor
 from training.train_config import apply_override, load_config
@@ -75,6 +80,44 @@ def test_unheard_steps_cannot_change_the_output() -> None:
         changed_past = base.clone()
         changed_past[3, 0, 0, :] = 1.0 - changed_past[3, 0, 0, :]
         assert not torch.equal(net(z, base, mask)[3], net(z, changed_past, mask)[3])
+
+
+def test_earlier_bars_reach_the_unheard_last_bar() -> None:
+    """Live, bar 4 is about to sound and unheard: its plan must come from bars 1-3.
+
+    (Yesterday's model had a bar-kernel of 1 everywhere: this difference was exactly 0.)
+    """
+    torch.manual_seed(0)
+    net = TrackConditionalGenerator(tiny_model_config()).eval()
+    # the context's pitch-class bias starts at 0; give it weights, as training would
+    torch.nn.init.normal_(net.generator.chroma_bias.weight, std=0.5)
+    mask = torch.from_numpy(known_mask_from_now(np.full(2, 3 * 48)))  # bars 1-3 heard
+    base, other = random_condition(2, seed=5), random_condition(2, seed=6)
+    changed_past = base.clone()
+    changed_past[:, :3] = other[:, :3]
+    z = torch.randn(2, net.latent_dim)
+    with torch.no_grad():
+        a, b = net(z, base, mask)[:, 3], net(z, changed_past, mask)[:, 3]
+    assert float((a - b).abs().max()) > 1e-4
+
+
+def test_the_beat_context_never_looks_ahead() -> None:
+    """The context of beat k depends on beats 0..k only (every beat heard).
+
+    (The full-resolution encoder conv sees one step either side, so the change starts one step
+    into the beat: step 0 of a beat may still shape the beat before it.)
+    """
+    torch.manual_seed(0)
+    net = TrackConditionalGenerator(tiny_model_config()).eval()
+    mask = torch.ones(1, 4, 48)
+    base = random_condition(1, seed=7)
+    later = base.clone()
+    later[0, 2, 25:] = 1.0 - later[0, 2, 25:]  # bar 3 from beat 3's second step on
+    with torch.no_grad():
+        ctx_a, ctx_b = net.encoder(base, mask)[-1], net.encoder(later, mask)[-1]
+    beats_a, beats_b = ctx_a.flatten(2), ctx_b.flatten(2)  # [1, C, 16 beats]
+    assert torch.equal(beats_a[..., :10], beats_b[..., :10])  # before bar 3, beat 3
+    assert not torch.equal(beats_a[..., 10:], beats_b[..., 10:])
 
 
 def test_batch_examples_are_independent_in_eval_mode() -> None:
@@ -168,3 +211,31 @@ def test_lr_schedule_runs_over_generator_steps(schedule: str) -> None:
     assert end == pytest.approx(1.0 if schedule == "constant" else 0.2)
     if schedule != "constant":
         assert 0.2 < lr_factor(55, cfg) < 1.0
+
+
+def test_live_nows_fall_in_the_last_bar_mostly_on_beats() -> None:
+    now = NowDistribution(live_share=0.6, full_share=0.2, on_beat_share=1.0, after_beat_steps=2)
+    drawn = now.draw(np.random.default_rng(0), 20_000)
+    assert drawn.min() >= 0 and drawn.max() <= STEPS_PER_PHRASE
+    live = (drawn >= 144) & (drawn < STEPS_PER_PHRASE)
+    full = drawn == STEPS_PER_PHRASE
+    # the uniform share (0.2) puts a few of its draws in bar 4 and at 192 too
+    assert 0.6 < live.mean() < 0.66 and 0.2 < full.mean() < 0.21
+    # on a beat or at most 2 steps after it (bar 4 draws of the uniform share are anywhere)
+    assert (drawn[live] % 12 <= 2).mean() > 0.9
+
+
+def test_uniform_now_is_the_default() -> None:
+    drawn = NowDistribution().draw(np.random.default_rng(1), 20_000)
+    assert 0.2 < (drawn < 48).mean() < 0.3 and (drawn == STEPS_PER_PHRASE).mean() < 0.01
+
+
+def test_reconstruction_loss_ignores_dropped_examples() -> None:
+    real = (torch.rand(2, 4, 48, 84, 4) < 0.05).float()
+    perfect = real * 0.98 + 0.01
+    wrong = 1.0 - perfect
+    both = torch.stack([perfect[0], wrong[1]])
+    keep_first = torch.tensor([True, False])
+    assert float(reconstruction_loss(both, real, keep_first)) < 0.05
+    assert float(reconstruction_loss(both, real, torch.tensor([True, True]))) > 1.0
+    assert float(reconstruction_loss(both, real, torch.tensor([False, False]))) == 0.0
