@@ -27,7 +27,7 @@ from musegan_live.errors import ConfigError, MidiFileError
 from musegan_live.files.midi_read import read_midi
 from musegan_live.files.midi_write import write_midi
 from musegan_live.files.roll_files import save_npy, save_png, save_pypianoroll_npz
-from musegan_live.live.engine import InlinePlanner
+from musegan_live.live.planner import InlinePlanner
 from musegan_live.live.session import Outgoing, Session
 from musegan_live.representation import (
     DRUM_NOTE_STEPS,

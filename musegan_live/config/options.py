@@ -22,7 +22,9 @@ from musegan_live.representation import TRACK_NAMES, TRACK_PROGRAMS
 FOLLOW = "follow"
 ANY_CHANNEL = "any"
 REPLAN_GRIDS: tuple[str, ...] = ("bar", "beat", "step")
-BACKENDS: tuple[str, ...] = ("alsa", "jack", "auto")
+BACKENDS: tuple[str, ...] = ("auto", "jack", "alsa")
+#: The JACK/ALSA client name and the default name of the virtual ports.
+CLIENT_NAME = "musegan-live"
 CLOCK_SOURCES: tuple[str, ...] = ("external", "internal", "auto")
 OUTPUT_LAYOUTS: tuple[str, ...] = ("single", "per_track")
 #: Tempo range of the internal clock (quarter notes per minute).
@@ -106,7 +108,7 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
            "seconds without a tick while running that count as a lost clock",
            low=0.05, high=10.0),
     Option("input.port", "str", None,
-           "the player's MIDI input (name or part of it); null = a virtual port 'musegan-live'",
+           f"the player's MIDI input (name or part of it); null = a virtual port '{CLIENT_NAME}'",
            nullable=True),
     Option("input.channel", "channel", None, "the player's channel: any, or 1..16",
            nullable=True),
@@ -115,7 +117,7 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
     Option("input.thru", "bool", False,
            "forward the player's notes to the output, on the player's track channel"),
     Option("output.port", "str", None,
-           "MIDI output (name or part of it); null = a virtual port 'musegan-live'",
+           f"MIDI output (name or part of it); null = a virtual port '{CLIENT_NAME}'",
            nullable=True),
     Option("output.ports", "choice", "single",
            "single: one port carrying four channels; per_track: one virtual port per track",

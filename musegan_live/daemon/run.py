@@ -12,7 +12,7 @@ Threads (``docs/ARCHITECTURE.md``, "Time in the live path"):
 - the internal clock thread (when it runs) enqueues its ticks like any input;
 - the main thread handles signals, the status line and flushing the recording.
 
-Clock source (``clock_source.ClockSource``): ``external`` follows MIDI clock on the input;
+Clock source (``musegan_live.clock.source.ClockSource``): ``external`` follows MIDI clock on the input;
 ``internal`` runs its own clock at ``clock.bpm``; ``auto`` runs the internal clock when no
 external one came within a second and hands over to an external clock for good once it shows up.
 
@@ -39,14 +39,13 @@ import mido
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.clock.source import ClockSource, InternalTick
 from musegan_live.config.live import LiveConfig
+from musegan_live.config.options import CLIENT_NAME
 from musegan_live.daemon.recording import SessionRecorder
 from musegan_live.daemon.status_line import StatusLine, StatusSnapshot, bar_beat
 from musegan_live.errors import MuseganLiveError, PortError
 from musegan_live.live.sender import OutputSender, describe_sender
+from musegan_live.ports.base import InputPort, OutputPort, ReceivedMidi
 from musegan_live.ports.rtmidi_ports import (
-    InputPort,
-    OutputPort,
-    ReceivedMidi,
     jack_server_name,
     open_input,
     open_output,
@@ -60,7 +59,6 @@ logger = logging.getLogger(__name__)
 RECORD_FLUSH_SECONDS = 1.0
 MAIN_LOOP_SECONDS = 0.1
 SNAPSHOT_SECONDS = 0.1
-CLIENT_NAME = "musegan-live"
 GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
@@ -129,7 +127,7 @@ class Daemon:
     # --- start-up ---------------------------------------------------------------------------
     def open(self) -> None:
         """Load and warm up the model, open ports, build the session."""
-        from musegan_live.live.engine import ThreadedPlanner
+        from musegan_live.live.planner import ThreadedPlanner
         from musegan_live.live.session import Session
 
         config = self.config

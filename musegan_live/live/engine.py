@@ -8,12 +8,12 @@ that step. So the first plan for bar ``t`` is made during the last grid unit of 
 later ones refine bar ``t`` while it plays. ``z`` stays fixed while the phrase index
 (``bar // 4``) of the bar about to sound stays the same.
 
-Inference runs off the timing path in a :class:`~musegan_live.live.planner.Planner` (re-exported
-here): ``ThreadedPlanner`` (one worker thread, latest request wins) for the daemon,
-``InlinePlanner`` (synchronous, deterministic) for offline jobs and tests. A plan that is not
-back when its first step is decided is not used late: the previous plan of that bar plays on,
-or else the previous bar's steps are repeated; the miss is counted. Every decided step is
-remembered, so a step, once decided, never changes.
+Inference runs off the timing path in a :class:`~musegan_live.live.planner.Planner`:
+``ThreadedPlanner`` (one worker thread, latest request wins) for the daemon, ``InlinePlanner``
+(synchronous, deterministic) for offline jobs and tests. A plan that is not back when its first
+step is decided is not used late: the previous plan of that bar plays on, or else the previous
+bar's steps are repeated; the miss is counted. Every decided step is remembered, so a step, once
+decided, never changes.
 
 Units: steps (12 per beat, absolute from the song start), seconds on the monotonic clock.
 """
@@ -29,29 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from musegan_live.live.planner import (  # re-exported: the planners are part of the engine's API
-    InlinePlanner,
-    Planner,
-    PlanRequest,
-    PlanResult,
-    ThreadedPlanner,
-    run_request,
-)
+from musegan_live.live.planner import Planner, PlanRequest, PlanResult
 from musegan_live.live.player import Player
 from musegan_live.representation import N_BARS, N_PITCHES, STEPS_PER_BAR
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "Engine",
-    "EngineStats",
-    "InlinePlanner",
-    "PlanRequest",
-    "PlanResult",
-    "Planner",
-    "ThreadedPlanner",
-    "run_request",
-]
 
 #: Extra time kept free before a deadline (the scheduler's own work), seconds.
 SAFETY_MARGIN_SECONDS = 0.002

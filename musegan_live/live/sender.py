@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import mido
 
 from musegan_live.errors import MuseganLiveError
-from musegan_live.ports.rtmidi_ports import OutputPort
+from musegan_live.ports.base import OutputPort
 
 logger = logging.getLogger(__name__)
 

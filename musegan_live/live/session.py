@@ -27,8 +27,9 @@ import numpy as np
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.config.live import LiveConfig
 from musegan_live.errors import ConfigError
-from musegan_live.live.engine import Engine, Planner
+from musegan_live.live.engine import Engine
 from musegan_live.live.ledger import NoteLedger, PortMessage
+from musegan_live.live.planner import Planner
 from musegan_live.live.player import Player
 from musegan_live.live.scheduler import FOLLOW_DEFAULT_VELOCITY, Scheduler, track_slots
 from musegan_live.live.take import Take

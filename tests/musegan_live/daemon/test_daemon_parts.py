@@ -15,7 +15,7 @@ import pytest
 from musegan_live.daemon.recording import SECONDS_PER_TICK, SessionRecorder
 from musegan_live.daemon.status_line import StatusLine, StatusSnapshot, bar_beat, format_status
 from musegan_live.live.sender import OutputSender
-from musegan_live.ports.rtmidi_ports import FakeInputPort, FakeOutputPort
+from tests.musegan_live.port_fakes import FakeInputPort, FakeOutputPort
 
 
 @dataclass(frozen=True)

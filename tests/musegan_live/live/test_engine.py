@@ -8,7 +8,8 @@ import mido
 import numpy as np
 import pytest
 
-from musegan_live.live.engine import Engine, InlinePlanner, PlanRequest, PlanResult, ThreadedPlanner
+from musegan_live.live.engine import Engine
+from musegan_live.live.planner import InlinePlanner, PlanRequest, PlanResult, ThreadedPlanner
 from musegan_live.live.player import Player
 from musegan_live.representation import LOWEST_PITCH, N_BARS, STEPS_PER_BAR, STEPS_PER_BEAT
 from tests.musegan_live.fakes import KICK, ManualPlanner, RuleAccompanist, strings_pitch

@@ -11,7 +11,7 @@ import pytest
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.config.live import load_config
 from musegan_live.errors import ConfigError
-from musegan_live.live.engine import InlinePlanner, ThreadedPlanner
+from musegan_live.live.planner import InlinePlanner, ThreadedPlanner
 from musegan_live.live.session import Session
 from musegan_live.representation import (
     GUITAR,
