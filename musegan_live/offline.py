@@ -37,9 +37,9 @@ from musegan_live.representation import (
     N_PITCHES,
     N_TRACKS,
     STEPS_PER_BAR,
-    TICKS_PER_BEAT,
     TICKS_PER_STEP,
     TRACK_NAMES,
+    seconds_per_tick_at,
 )
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def accompany(
             "'musegan-live generate' for accompaniment from nothing",
             reason="no_usable_tracks",
         )
-    session = Session(config, accompanist, planner=InlinePlanner(), seed=seed, keep_song=True)
+    session = Session(config, accompanist, planner=InlinePlanner(), seed=seed, keep_take=True)
     play_song(
         session,
         song.roll[:, :, condition],
@@ -118,7 +118,7 @@ def accompany(
         song.tempo_bpm,
         drums=condition == DRUMS,
     )
-    roll, velocity = session.recording()
+    roll, velocity = session.take_roll()
     n_steps = song.roll.shape[0]
     roll, velocity = _fit(roll, n_steps), _fit(velocity, n_steps)
     roll[:, :, condition] = song.roll[:, :, condition]
@@ -152,7 +152,7 @@ def play_song(
     ``60 / (tempo_bpm * 24)`` seconds from time 0, the condition roll ``bool[n_steps, 84]`` played
     as note messages at their step times (``velocity`` ``uint8[n_steps, 84]``), then Stop.
     Returns everything the session sent."""
-    seconds_per_tick = 60.0 / (tempo_bpm * TICKS_PER_BEAT)
+    seconds_per_tick = seconds_per_tick_at(tempo_bpm)
     n_steps = condition.shape[0]
     ons, offs = _note_events(condition, velocity, drums=drums)
     out = session.start_messages()

@@ -40,6 +40,33 @@ TICKS_PER_STEP = TICKS_PER_BEAT // STEPS_PER_BEAT  # 2
 TICKS_PER_BAR = TICKS_PER_BEAT * BEATS_PER_BAR  # 96
 TICKS_PER_SPP_UNIT = 6  # Song Position Pointer counts 16th notes
 STEPS_PER_SPP_UNIT = TICKS_PER_SPP_UNIT // TICKS_PER_STEP  # 3
+#: Tempi (quarter notes per minute) the internal clock runs at and the external clock estimate
+#: is held within.
+MIN_BPM, MAX_BPM = 20.0, 300.0
+
+
+def bpm_for_seconds_per_tick(seconds_per_tick: float) -> float:
+    """Quarter notes per minute for a MIDI clock tick interval in seconds (24 ticks per beat)."""
+    return 60.0 / (seconds_per_tick * TICKS_PER_BEAT)
+
+
+def seconds_per_tick_at(bpm: float) -> float:
+    """Seconds between two MIDI clock ticks at ``bpm`` quarter notes per minute (no range check;
+    ``musegan_live.clock.follower.seconds_per_tick_for_bpm`` checks the range)."""
+    return 60.0 / (bpm * TICKS_PER_BEAT)
+
+
+def bar_beat(position_ticks: int) -> str:
+    """``"bar:beat"``, both 1-based: tick 0 -> ``"1:1"``, tick 96 + 24 -> ``"2:2"``."""
+    bar = position_ticks // TICKS_PER_BAR + 1
+    beat = (position_ticks % TICKS_PER_BAR) // TICKS_PER_BEAT + 1
+    return f"{bar}:{beat}"
+
+
+# MIDI controller numbers the live path sends or understands.
+SUSTAIN_CC = 64
+ALL_SOUND_OFF_CC = 120
+ALL_NOTES_OFF_CC = 123
 
 # --- pitch ----------------------------------------------------------------------------------
 LOWEST_PITCH = 24
