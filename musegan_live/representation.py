@@ -79,6 +79,26 @@ PHRASE_SHAPE: tuple[int, int, int, int] = (N_BARS, STEPS_PER_BAR, N_PITCHES, N_T
 DRUM_NOTE_STEPS = 3
 
 
+def roll_notes(track_roll: np.ndarray, *, drums: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Notes of one track ``bool[n_steps, 84]`` as (start_steps, end_steps, pitch_rows), ordered
+    by pitch row (0..83), then step; an end step is exclusive.
+
+    Each run of ``True`` is one note; for drums (the LPD-5 rule) a run is one hit every
+    ``DRUM_NOTE_STEPS`` steps, each ``DRUM_NOTE_STEPS`` long, the last ending with the run.
+    """
+    edges = np.diff(track_roll.astype(np.int8), axis=0, prepend=0, append=0).T  # [84, n+1]
+    pitches, starts = np.nonzero(edges == 1)  # ordered by pitch, then step
+    _, ends = np.nonzero(edges == -1)  # the same order, so runs pair up one to one
+    if drums:
+        n_hits = -(-(ends - starts) // DRUM_NOTE_STEPS)
+        run = np.repeat(np.arange(len(starts)), n_hits)
+        hit_in_run = np.arange(len(run)) - np.repeat(np.cumsum(n_hits) - n_hits, n_hits)
+        hit_starts = starts[run] + hit_in_run * DRUM_NOTE_STEPS
+        ends = np.minimum(hit_starts + DRUM_NOTE_STEPS, ends[run])
+        starts, pitches = hit_starts, pitches[run]
+    return starts, ends, pitches
+
+
 def representation_constants() -> dict[str, object]:
     """The constants a model must agree with, as written into model.yaml and ONNX metadata."""
     return {

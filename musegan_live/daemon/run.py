@@ -139,14 +139,10 @@ class Daemon:
         if not self._injected_ports:
             backend = resolve_backend(config.backend)
         if self._accompanist is None:
-            from musegan_live.model.inference import Accompanist
+            from musegan_live.model.inference import load_accompanist
 
             started = time.perf_counter()
-            self._accompanist = Accompanist.from_dir(
-                config.model_dir,
-                providers=config.providers,
-                intra_op_threads=max(1, config.intra_op_threads),
-            )
+            self._accompanist = load_accompanist(config)
             self._accompanist.warm_up()
             logger.info("model ready in %.0f ms (loaded and warmed up)",
                         (time.perf_counter() - started) * 1000.0)
