@@ -1,4 +1,4 @@
-"""The one place that fixes how music is represented (``../shared/DESIGN.md`` section 1).
+"""The one place that fixes how music is represented (``docs/DESIGN.md``, "Representation").
 
 A *phrase* is ``bool[N_BARS, STEPS_PER_BAR, N_PITCHES, N_TRACKS]`` = ``[4, 48, 84, 5]``:
 4 bars of 4/4, 12 steps per beat, MIDI pitches 24..107, tracks in LPD-5 order.

@@ -189,7 +189,8 @@ class MidiClockFollower:
 
     ``feed(message, now_seconds)`` takes one raw MIDI message (bytes or a ``mido.Message``) and
     its arrival time on the monotonic clock and returns the ``ClockEvent`` it caused (zero or
-    two, as a list). Non-clock messages return ``[]``. Position rules (``DESIGN.md`` section 2):
+    two, as a list). Non-clock messages return ``[]``. Position rules (``docs/DESIGN.md``,
+    "Timing"):
 
     - Start resets the position: the next tick is tick 0 (the downbeat of bar 1).
     - Stop freezes the position; Continue resumes from it; ticks while stopped do not move it

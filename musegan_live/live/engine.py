@@ -1,4 +1,5 @@
-"""Re-planning the accompaniment on a grid, with a fixed latent per phrase (DESIGN.md section 3).
+"""Re-planning the accompaniment on a grid, with a fixed latent per phrase (``docs/DESIGN.md``,
+"The masked-condition model").
 
 At every grid point ``g`` (a multiple of ``grid_steps``: 48 = bar, 12 = beat, 1 = step) the engine
 asks for a *plan*: the model's accompaniment of the 4-bar window whose last bar is the bar about

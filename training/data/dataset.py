@@ -4,7 +4,8 @@ Data stays in LPD-5's sparse form (:func:`musegan_live.representation.load_spars
 the phrases of one batch are densified. Each example of a batch gets
 
 - a phrase ``bool[4, 48, 84, 5]`` from one of the files (files drawn by weight);
-- a "now" uniform over 0..192 steps: ``known_mask[bar, step] = 1`` before now (``DESIGN.md`` §3),
+- a "now" uniform over 0..192 steps: ``known_mask[bar, step] = 1`` before now (``docs/DESIGN.md``,
+  "The masked-condition model"),
   so the same model learns full knowledge (now=192), partial knowledge and none (now=0);
 - with probability ``condition_dropout``, a dropped condition: mask all 0 (generation from
   scratch) and ``dropped = True``, which tells the training loop to show the critic an empty
