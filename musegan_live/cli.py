@@ -21,7 +21,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from musegan_live.config.live import OPTIONS, LiveConfig, load_config
+from musegan_live.config.live import LiveConfig, load_config
+from musegan_live.config.options import OPTIONS
 from musegan_live.errors import MuseganLiveError
 
 PROG = "musegan-live"

@@ -27,19 +27,19 @@ from musegan_live.errors import ConfigError, MidiFileError
 from musegan_live.files.midi_read import read_midi
 from musegan_live.files.midi_write import write_midi
 from musegan_live.files.roll_files import save_npy, save_png, save_pypianoroll_npz
-from musegan_live.live.engine import InlinePlanner
+from musegan_live.live.planner import InlinePlanner
 from musegan_live.live.session import Outgoing, Session
 from musegan_live.representation import (
-    DRUM_NOTE_STEPS,
     DRUMS,
     LOWEST_PITCH,
     N_BARS,
     N_PITCHES,
     N_TRACKS,
     STEPS_PER_BAR,
-    TICKS_PER_BEAT,
     TICKS_PER_STEP,
     TRACK_NAMES,
+    roll_notes,
+    seconds_per_tick_at,
 )
 
 logger = logging.getLogger(__name__)
@@ -61,15 +61,15 @@ class AccompanyResult:
     late_plans: int
 
 
-def load_accompanist(config: LiveConfig, model_dir: str | os.PathLike | None = None) -> Any:
-    """The model of ``model_dir`` (else ``config.model_dir``, else the shipped default)."""
-    from musegan_live.model.inference import Accompanist
+def _given_or_loaded(
+    accompanist: Any, config: LiveConfig, model_dir: str | os.PathLike | None
+) -> Any:
+    """``accompanist`` if given, else the model of ``model_dir`` / ``config`` (loaded now)."""
+    if accompanist is not None:
+        return accompanist
+    from musegan_live.model.inference import load_accompanist
 
-    return Accompanist.from_dir(
-        model_dir if model_dir is not None else config.model_dir,
-        providers=config.providers,
-        intra_op_threads=config.intra_op_threads,
-    )
+    return load_accompanist(config, model_dir)
 
 
 def offline_config(config: LiveConfig) -> LiveConfig:
@@ -97,8 +97,7 @@ def accompany(
     ``png`` picture. ``accompanist`` reuses a loaded model (else ``model_dir`` is loaded).
     Deterministic for a given ``seed``."""
     config = offline_config(config or default_config())
-    if accompanist is None:
-        accompanist = load_accompanist(config, model_dir)
+    accompanist = _given_or_loaded(accompanist, config, model_dir)
     song = read_midi(midi_path)
     condition = int(accompanist.condition_track)
     if not song.roll[:, :, condition].any():
@@ -110,7 +109,7 @@ def accompany(
             "'musegan-live generate' for accompaniment from nothing",
             reason="no_usable_tracks",
         )
-    session = Session(config, accompanist, planner=InlinePlanner(), seed=seed, keep_song=True)
+    session = Session(config, accompanist, planner=InlinePlanner(), seed=seed, keep_take=True)
     play_song(
         session,
         song.roll[:, :, condition],
@@ -118,7 +117,7 @@ def accompany(
         song.tempo_bpm,
         drums=condition == DRUMS,
     )
-    roll, velocity = session.recording()
+    roll, velocity = session.take_roll()
     n_steps = song.roll.shape[0]
     roll, velocity = _fit(roll, n_steps), _fit(velocity, n_steps)
     roll[:, :, condition] = song.roll[:, :, condition]
@@ -152,7 +151,7 @@ def play_song(
     ``60 / (tempo_bpm * 24)`` seconds from time 0, the condition roll ``bool[n_steps, 84]`` played
     as note messages at their step times (``velocity`` ``uint8[n_steps, 84]``), then Stop.
     Returns everything the session sent."""
-    seconds_per_tick = 60.0 / (tempo_bpm * TICKS_PER_BEAT)
+    seconds_per_tick = seconds_per_tick_at(tempo_bpm)
     n_steps = condition.shape[0]
     ons, offs = _note_events(condition, velocity, drums=drums)
     out = session.start_messages()
@@ -176,22 +175,14 @@ def play_song(
 def _note_events(
     roll: np.ndarray, velocity: np.ndarray, *, drums: bool
 ) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[int]]]:
-    """Note-ons ``{step: [(pitch, velocity)]}`` and note-offs ``{step: [pitch]}`` of a roll;
-    a drum run is one hit every ``DRUM_NOTE_STEPS`` steps."""
+    """Note-ons ``{step: [(pitch, velocity)]}`` and note-offs ``{step: [pitch]}`` of a roll
+    (notes as :func:`~musegan_live.representation.roll_notes` cuts them)."""
     ons: dict[int, list[tuple[int, int]]] = {}
     offs: dict[int, list[int]] = {}
-    padded = np.concatenate([np.zeros((1, N_PITCHES), bool), roll, np.zeros((1, N_PITCHES), bool)])
-    change = np.diff(padded.astype(np.int8), axis=0)
-    for row in range(N_PITCHES):
-        starts = np.flatnonzero(change[:, row] == 1)
-        ends = np.flatnonzero(change[:, row] == -1)
-        for start, end in zip(starts, ends, strict=True):
-            hits = range(start, end, DRUM_NOTE_STEPS) if drums else [start]
-            for hit in hits:
-                stop = min(hit + DRUM_NOTE_STEPS, end) if drums else end
-                vel = int(velocity[hit, row]) or 100
-                ons.setdefault(int(hit), []).append((LOWEST_PITCH + row, vel))
-                offs.setdefault(int(stop), []).append(LOWEST_PITCH + row)
+    for start, end, row in zip(*roll_notes(roll, drums=drums), strict=True):
+        vel = int(velocity[start, row]) or 100
+        ons.setdefault(int(start), []).append((LOWEST_PITCH + int(row), vel))
+        offs.setdefault(int(end), []).append(LOWEST_PITCH + int(row))
     return ons, offs
 
 
@@ -219,8 +210,7 @@ def generate(
     if n < 1:
         raise ConfigError(f"generate: n must be at least 1 (got {n})")
     config = config or default_config()
-    if accompanist is None:
-        accompanist = load_accompanist(config, model_dir)
+    accompanist = _given_or_loaded(accompanist, config, model_dir)
     z = accompanist.sample_z(np.random.default_rng(seed), n)
     phrases = phrases_from_latents(accompanist, z, config.threshold)
     return write_phrases(out_dir, phrases, stem="generated", tempo_bpm=tempo_bpm)
@@ -255,8 +245,7 @@ def interpolate(
             f"interpolate: mode must be one of {', '.join(INTERPOLATION_MODES)} (got {mode!r})"
         )
     config = config or default_config()
-    if accompanist is None:
-        accompanist = load_accompanist(config, model_dir)
+    accompanist = _given_or_loaded(accompanist, config, model_dir)
     ends = accompanist.sample_z(np.random.default_rng(seed), corners)
     z = latent_grid(ends, rows, cols, mode)
     phrases = phrases_from_latents(accompanist, z, config.threshold)

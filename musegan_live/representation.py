@@ -1,4 +1,4 @@
-"""The one place that fixes how music is represented (``../shared/DESIGN.md`` section 1).
+"""The one place that fixes how music is represented (``docs/DESIGN.md``, "Representation").
 
 A *phrase* is ``bool[N_BARS, STEPS_PER_BAR, N_PITCHES, N_TRACKS]`` = ``[4, 48, 84, 5]``:
 4 bars of 4/4, 12 steps per beat, MIDI pitches 24..107, tracks in LPD-5 order.
@@ -40,6 +40,33 @@ TICKS_PER_STEP = TICKS_PER_BEAT // STEPS_PER_BEAT  # 2
 TICKS_PER_BAR = TICKS_PER_BEAT * BEATS_PER_BAR  # 96
 TICKS_PER_SPP_UNIT = 6  # Song Position Pointer counts 16th notes
 STEPS_PER_SPP_UNIT = TICKS_PER_SPP_UNIT // TICKS_PER_STEP  # 3
+#: Tempi (quarter notes per minute) the internal clock runs at and the external clock estimate
+#: is held within.
+MIN_BPM, MAX_BPM = 20.0, 300.0
+
+
+def bpm_for_seconds_per_tick(seconds_per_tick: float) -> float:
+    """Quarter notes per minute for a MIDI clock tick interval in seconds (24 ticks per beat)."""
+    return 60.0 / (seconds_per_tick * TICKS_PER_BEAT)
+
+
+def seconds_per_tick_at(bpm: float) -> float:
+    """Seconds between two MIDI clock ticks at ``bpm`` quarter notes per minute (no range check;
+    ``musegan_live.clock.follower.seconds_per_tick_for_bpm`` checks the range)."""
+    return 60.0 / (bpm * TICKS_PER_BEAT)
+
+
+def bar_beat(position_ticks: int) -> str:
+    """``"bar:beat"``, both 1-based: tick 0 -> ``"1:1"``, tick 96 + 24 -> ``"2:2"``."""
+    bar = position_ticks // TICKS_PER_BAR + 1
+    beat = (position_ticks % TICKS_PER_BAR) // TICKS_PER_BEAT + 1
+    return f"{bar}:{beat}"
+
+
+# MIDI controller numbers the live path sends or understands.
+SUSTAIN_CC = 64
+ALL_SOUND_OFF_CC = 120
+ALL_NOTES_OFF_CC = 123
 
 # --- pitch ----------------------------------------------------------------------------------
 LOWEST_PITCH = 24
@@ -50,6 +77,26 @@ PHRASE_SHAPE: tuple[int, int, int, int] = (N_BARS, STEPS_PER_BAR, N_PITCHES, N_T
 
 #: Drums are stored as onsets held for this many steps (a 16th note at 12 steps per beat).
 DRUM_NOTE_STEPS = 3
+
+
+def roll_notes(track_roll: np.ndarray, *, drums: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Notes of one track ``bool[n_steps, 84]`` as (start_steps, end_steps, pitch_rows), ordered
+    by pitch row (0..83), then step; an end step is exclusive.
+
+    Each run of ``True`` is one note; for drums (the LPD-5 rule) a run is one hit every
+    ``DRUM_NOTE_STEPS`` steps, each ``DRUM_NOTE_STEPS`` long, the last ending with the run.
+    """
+    edges = np.diff(track_roll.astype(np.int8), axis=0, prepend=0, append=0).T  # [84, n+1]
+    pitches, starts = np.nonzero(edges == 1)  # ordered by pitch, then step
+    _, ends = np.nonzero(edges == -1)  # the same order, so runs pair up one to one
+    if drums:
+        n_hits = -(-(ends - starts) // DRUM_NOTE_STEPS)
+        run = np.repeat(np.arange(len(starts)), n_hits)
+        hit_in_run = np.arange(len(run)) - np.repeat(np.cumsum(n_hits) - n_hits, n_hits)
+        hit_starts = starts[run] + hit_in_run * DRUM_NOTE_STEPS
+        ends = np.minimum(hit_starts + DRUM_NOTE_STEPS, ends[run])
+        starts, pitches = hit_starts, pitches[run]
+    return starts, ends, pitches
 
 
 def representation_constants() -> dict[str, object]:

@@ -18,7 +18,13 @@ from typing import Literal
 import mido
 
 from musegan_live.errors import ClockError
-from musegan_live.representation import TICKS_PER_BEAT, TICKS_PER_SPP_UNIT
+from musegan_live.representation import (
+    MAX_BPM,
+    MIN_BPM,
+    TICKS_PER_SPP_UNIT,
+    bpm_for_seconds_per_tick,
+    seconds_per_tick_at,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,22 +57,15 @@ class ClockEvent:
 
 
 # --- shared arithmetic ------------------------------------------------------------------------
-MIN_BPM = 20.0
-MAX_BPM = 400.0
-_MIN_SECONDS_PER_TICK = 60.0 / (MAX_BPM * TICKS_PER_BEAT)
-_MAX_SECONDS_PER_TICK = 60.0 / (MIN_BPM * TICKS_PER_BEAT)
+_MIN_SECONDS_PER_TICK = seconds_per_tick_at(MAX_BPM)
+_MAX_SECONDS_PER_TICK = seconds_per_tick_at(MIN_BPM)
 
 
 def seconds_per_tick_for_bpm(bpm: float) -> float:
     """Seconds between two MIDI clock ticks at ``bpm`` quarter notes per minute (24 PPQN)."""
     if not MIN_BPM <= bpm <= MAX_BPM:
         raise ClockError(f"tempo {bpm:g} BPM is out of range; use {MIN_BPM:g}..{MAX_BPM:g} BPM")
-    return 60.0 / (bpm * TICKS_PER_BEAT)
-
-
-def bpm_for_seconds_per_tick(seconds_per_tick: float) -> float:
-    """Quarter notes per minute for a tick interval in seconds."""
-    return 60.0 / (seconds_per_tick * TICKS_PER_BEAT)
+    return seconds_per_tick_at(bpm)
 
 
 # MIDI realtime / system common status bytes the follower understands.
@@ -190,7 +189,8 @@ class MidiClockFollower:
 
     ``feed(message, now_seconds)`` takes one raw MIDI message (bytes or a ``mido.Message``) and
     its arrival time on the monotonic clock and returns the ``ClockEvent`` it caused (zero or
-    two, as a list). Non-clock messages return ``[]``. Position rules (``DESIGN.md`` section 2):
+    two, as a list). Non-clock messages return ``[]``. Position rules (``docs/DESIGN.md``,
+    "Timing"):
 
     - Start resets the position: the next tick is tick 0 (the downbeat of bar 1).
     - Stop freezes the position; Continue resumes from it; ticks while stopped do not move it

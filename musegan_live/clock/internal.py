@@ -18,10 +18,9 @@ import mido
 from musegan_live.clock.follower import (
     ClockEvent,
     ClockEventKind,
-    bpm_for_seconds_per_tick,
     seconds_per_tick_for_bpm,
 )
-from musegan_live.representation import TICKS_PER_SPP_UNIT
+from musegan_live.representation import TICKS_PER_SPP_UNIT, bpm_for_seconds_per_tick
 
 
 class InternalClock:

@@ -24,47 +24,11 @@ from typing import Any
 
 import yaml
 
-from musegan_live.config.options import (  # re-exported: part of this module's API
-    ANY_CHANNEL,
-    BACKENDS,
-    CLOCK_SOURCES,
-    DEFAULT_CHANNELS,
-    FOLLOW,
-    MAX_BPM,
-    MIN_BPM,
-    OPTIONS,
-    OUTPUT_LAYOUTS,
-    REPLAN_GRIDS,
-    Option,
-    canonical_track,
-    check_value,
-)
+from musegan_live.config.options import CLIENT_NAME, FOLLOW, OPTIONS, canonical_track, check_value
 from musegan_live.errors import ConfigError
 from musegan_live.representation import DRUMS, N_TRACKS, TRACK_NAMES
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "ANY_CHANNEL",
-    "BACKENDS",
-    "CLOCK_SOURCES",
-    "DEFAULT_CHANNELS",
-    "FOLLOW",
-    "MAX_BPM",
-    "MIN_BPM",
-    "OPTIONS",
-    "OUTPUT_LAYOUTS",
-    "REPLAN_GRIDS",
-    "ClockConfig",
-    "InputConfig",
-    "LiveConfig",
-    "Option",
-    "OutputConfig",
-    "TrackOutputConfig",
-    "default_config",
-    "load_config",
-]
-
 
 @dataclass(frozen=True)
 class TrackOutputConfig:
@@ -159,7 +123,7 @@ class LiveConfig:
         named ``"<output.port> <Track>"``, then, with ``input.thru``, one for the player's
         track. ``output.port`` null stands for ``musegan-live``.
         """
-        base = self.output.port or "musegan-live"
+        base = self.output.port or CLIENT_NAME
         if not self.output.per_track:
             return (base,)
         names = [f"{base} {TRACK_NAMES[t]}" for t in self.output_tracks]

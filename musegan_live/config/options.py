@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from musegan_live.errors import ConfigError
-from musegan_live.representation import TRACK_NAMES, TRACK_PROGRAMS
+from musegan_live.representation import MAX_BPM, MIN_BPM, TRACK_NAMES, TRACK_PROGRAMS, track_index
 
 FOLLOW = "follow"
 ANY_CHANNEL = "any"
 REPLAN_GRIDS: tuple[str, ...] = ("bar", "beat", "step")
-BACKENDS: tuple[str, ...] = ("alsa", "jack", "auto")
+BACKENDS: tuple[str, ...] = ("auto", "jack", "alsa")
+#: The JACK/ALSA client name and the default name of the virtual ports.
+CLIENT_NAME = "musegan-live"
 CLOCK_SOURCES: tuple[str, ...] = ("external", "internal", "auto")
 OUTPUT_LAYOUTS: tuple[str, ...] = ("single", "per_track")
 #: Tempo range of the internal clock (quarter notes per minute).
-MIN_BPM, MAX_BPM = 20.0, 300.0
 #: Latency offsets are limited to this many milliseconds either way.
 MAX_LATENCY_MS = 1000.0
 #: Default 1-based output channel per track: drums on 10 (General MIDI), the others 1..4.
@@ -98,7 +99,7 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
            "external: follow MIDI clock on the input; internal: own clock; auto: internal "
            "until an external clock appears (1 s grace at start), then external",
            choices=CLOCK_SOURCES),
-    Option("clock.bpm", "float", 120.0, "tempo of the internal clock, 20..300",
+    Option("clock.bpm", "float", 120.0, f"tempo of the internal clock, {MIN_BPM:g}..{MAX_BPM:g}",
            low=MIN_BPM, high=MAX_BPM),
     Option("clock.send_clock", "bool", False,
            "the internal clock also sends MIDI clock, Start and Stop on the output"),
@@ -106,7 +107,7 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
            "seconds without a tick while running that count as a lost clock",
            low=0.05, high=10.0),
     Option("input.port", "str", None,
-           "the player's MIDI input (name or part of it); null = a virtual port 'musegan-live'",
+           f"the player's MIDI input (name or part of it); null = a virtual port '{CLIENT_NAME}'",
            nullable=True),
     Option("input.channel", "channel", None, "the player's channel: any, or 1..16",
            nullable=True),
@@ -115,7 +116,7 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
     Option("input.thru", "bool", False,
            "forward the player's notes to the output, on the player's track channel"),
     Option("output.port", "str", None,
-           "MIDI output (name or part of it); null = a virtual port 'musegan-live'",
+           f"MIDI output (name or part of it); null = a virtual port '{CLIENT_NAME}'",
            nullable=True),
     Option("output.ports", "choice", "single",
            "single: one port carrying four channels; per_track: one virtual port per track",
@@ -127,9 +128,10 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
 
 def canonical_track(name: str) -> int:
     """Index of a track name, any case; ConfigError naming the tracks otherwise."""
-    for index, track_name in enumerate(TRACK_NAMES):
-        if track_name.lower() == str(name).strip().lower():
-            return index
+    try:
+        return track_index(str(name))
+    except ValueError:
+        pass
     raise ConfigError(f"unknown track {name!r}; tracks are {', '.join(TRACK_NAMES)}")
 
 

@@ -43,7 +43,7 @@ def _meta(kind: int, data: bytes) -> bytes:
     return b"\x00\xff" + bytes([kind]) + _variable_length(len(data)) + data
 
 
-class SessionRecorder:
+class Recording:
     """Collects channel messages with their monotonic times and writes them to ``path``.
 
     ``record(message, time_seconds)`` may be called from any thread; ``flush()`` and

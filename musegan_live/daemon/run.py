@@ -10,9 +10,10 @@ Threads (``docs/ARCHITECTURE.md``, "Time in the live path"):
 - the session's ``ThreadedPlanner`` runs inference, so the timing thread never waits for it;
 - the **sender** thread sends each ``Outgoing`` at its absolute ``due_seconds``;
 - the internal clock thread (when it runs) enqueues its ticks like any input;
-- the main thread handles signals, the status line and flushing the recording.
+- the main thread handles signals, the status line and flushing the recording file.
 
-Clock source (``clock_source.ClockSource``): ``external`` follows MIDI clock on the input;
+Clock source (``musegan_live.clock.source.ClockSource``): ``external`` follows MIDI clock on
+the input;
 ``internal`` runs its own clock at ``clock.bpm``; ``auto`` runs the internal clock when no
 external one came within a second and hands over to an external clock for good once it shows up.
 
@@ -24,6 +25,7 @@ a message to restart it once JACK runs again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import signal
@@ -39,28 +41,28 @@ import mido
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.clock.source import ClockSource, InternalTick
 from musegan_live.config.live import LiveConfig
-from musegan_live.daemon.recording import SessionRecorder
-from musegan_live.daemon.status_line import StatusLine, StatusSnapshot, bar_beat
+from musegan_live.config.options import CLIENT_NAME
+from musegan_live.daemon.recording import Recording
+from musegan_live.daemon.status_line import StatusLine
 from musegan_live.errors import MuseganLiveError, PortError
+from musegan_live.live.outgoing import late_note_on_limit_seconds
 from musegan_live.live.sender import OutputSender, describe_sender
+from musegan_live.live.stats import StatusSnapshot
+from musegan_live.ports.base import InputPort, OutputPort, ReceivedMidi
 from musegan_live.ports.rtmidi_ports import (
-    InputPort,
-    OutputPort,
-    ReceivedMidi,
     jack_server_name,
     open_input,
     open_output,
     resolve_backend,
     watch_jack_server,
 )
-from musegan_live.representation import TICKS_PER_BEAT
+from musegan_live.representation import bar_beat, bpm_for_seconds_per_tick
 
 logger = logging.getLogger(__name__)
 
 RECORD_FLUSH_SECONDS = 1.0
 MAIN_LOOP_SECONDS = 0.1
 SNAPSHOT_SECONDS = 0.1
-CLIENT_NAME = "musegan-live"
 GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
@@ -115,7 +117,7 @@ class Daemon:
         self._now = now
         self.session: Any = None
         self.sender: OutputSender | None = None
-        self.recorder: SessionRecorder | None = None
+        self.recording: Recording | None = None
         self._watch: Any = None
         self.clock = ClockSource(config.clock, self.queue, midi_sink=self._send_clock_midi,
                                  now=now)
@@ -129,7 +131,7 @@ class Daemon:
     # --- start-up ---------------------------------------------------------------------------
     def open(self) -> None:
         """Load and warm up the model, open ports, build the session."""
-        from musegan_live.live.engine import ThreadedPlanner
+        from musegan_live.live.planner import ThreadedPlanner
         from musegan_live.live.session import Session
 
         config = self.config
@@ -137,14 +139,10 @@ class Daemon:
         if not self._injected_ports:
             backend = resolve_backend(config.backend)
         if self._accompanist is None:
-            from musegan_live.model.inference import Accompanist
+            from musegan_live.model.inference import load_accompanist
 
             started = time.perf_counter()
-            self._accompanist = Accompanist.from_dir(
-                config.model_dir,
-                providers=config.providers,
-                intra_op_threads=max(1, config.intra_op_threads),
-            )
+            self._accompanist = load_accompanist(config)
             self._accompanist.warm_up()
             logger.info("model ready in %.0f ms (loaded and warmed up)",
                         (time.perf_counter() - started) * 1000.0)
@@ -165,14 +163,14 @@ class Daemon:
         elif self.input_port is not None:
             self.input_port.queue = self.queue
         self.session = Session(config, self._accompanist, planner=ThreadedPlanner(),
-                               seed=config.seed, now=self._now, keep_song=False)
+                               seed=config.seed, now=self._now, keep_take=False)
         if config.record is not None:
-            self.recorder = SessionRecorder(config.record, now=self._now)
+            self.recording = Recording(config.record, now=self._now)
             # With thru the player's notes are recorded as sent, on the track's channel.
             self._record_input = not config.input.thru
         self.sender = OutputSender(
             self.output_ports,
-            on_sent=self._record_output if self.recorder is not None else None,
+            on_sent=self._record_output if self.recording is not None else None,
             now=self._now,
         )
 
@@ -199,8 +197,8 @@ class Daemon:
             while not self._timing_done.wait(MAIN_LOOP_SECONDS):
                 if self.snapshot is not None:
                     self.status_line.update(self.snapshot)
-                if self.recorder is not None and self._now() - last_flush >= RECORD_FLUSH_SECONDS:
-                    self.recorder.flush()
+                if self.recording is not None and self._now() - last_flush >= RECORD_FLUSH_SECONDS:
+                    self.recording.flush()
                     last_flush = self._now()
         finally:
             shutdown = self.stop()
@@ -261,8 +259,8 @@ class Daemon:
                     port.close()
                 except Exception:  # a port of a vanished server: nothing more to do
                     logger.debug("closing %r failed", port, exc_info=True)
-        if self.recorder is not None:
-            self.recorder.close()
+        if self.recording is not None:
+            self.recording.close()
         if self.status_line is not None:
             self.status_line.close()
 
@@ -323,13 +321,13 @@ class Daemon:
         except (ValueError, TypeError):
             logger.debug("ignoring malformed MIDI input %r", list(data))
             return
-        if self.recorder is not None and self._record_input:
-            self.recorder.record(message, item.time_seconds)
+        if self.recording is not None and self._record_input:
+            self.recording.record(message, item.time_seconds)
         self.sender.schedule(self.session.handle_player(message, item.time_seconds))
 
     def _on_clock(self, event: ClockEvent) -> None:
-        # Note-ons later than half a step are dropped (same rule as the session's).
-        self.sender.late_drop_seconds = max(0.005, event.seconds_per_tick)
+        # Note-ons later than half a step are dropped (the session's rule, at the current tempo).
+        self.sender.late_drop_seconds = late_note_on_limit_seconds(event.seconds_per_tick)
         self.sender.schedule(self.session.handle_clock(event))
         if event.kind == "lost":
             logger.warning("MIDI clock lost: no tick for %.2f s at %s; all notes off until the "
@@ -338,7 +336,7 @@ class Daemon:
         elif event.kind != "tick":
             logger.info("clock %s at %s (tick %d, %.1f BPM, %s)", event.kind,
                         bar_beat(event.position_ticks), event.position_ticks,
-                        60.0 / (event.seconds_per_tick * TICKS_PER_BEAT), self.clock.name)
+                        bpm_for_seconds_per_tick(event.seconds_per_tick), self.clock.name)
         now = self._now()
         if event.kind != "tick" or now - self._snapshot_at >= SNAPSHOT_SECONDS:
             self._snapshot_at = now
@@ -346,14 +344,10 @@ class Daemon:
 
     def _publish_snapshot(self) -> None:
         stats = self.session.stats
-        self.snapshot = StatusSnapshot(
-            position_ticks=stats.position_ticks,
-            running=stats.running,
-            bpm=stats.bpm,
+        self.snapshot = dataclasses.replace(
+            stats,
             clock_source=self.clock.name,
-            last_inference_ms=stats.last_inference_ms,
-            late_plans=stats.late_plans,
-            late_messages=stats.dropped_note_ons + self.sender.late_dropped,
+            late_messages=stats.late_messages + self.sender.late_dropped,
         )
 
     def _send_clock_midi(self, message: mido.Message) -> None:  # the internal clock's thread
@@ -361,4 +355,4 @@ class Daemon:
             self.sender.send_now(index, message)
 
     def _record_output(self, _port_index: int, message: mido.Message, sent_seconds: float) -> None:
-        self.recorder.record(message, sent_seconds)
+        self.recording.record(message, sent_seconds)

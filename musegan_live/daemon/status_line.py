@@ -11,34 +11,12 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TextIO
 
-from musegan_live.representation import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
+from musegan_live.live.stats import StatusSnapshot
+from musegan_live.representation import BEATS_PER_BAR, bar_beat
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StatusSnapshot:
-    """What the status line shows. ``position_ticks`` counts MIDI clock ticks from the song
-    start (24 per beat); ``bpm`` quarter notes per minute; ``clock_source`` "external",
-    "internal" or "waiting"; ``last_inference_ms`` None before the first plan."""
-
-    position_ticks: int
-    running: bool
-    bpm: float
-    clock_source: str
-    last_inference_ms: float | None
-    late_plans: int
-    late_messages: int = 0
-
-
-def bar_beat(position_ticks: int) -> str:
-    """``"bar:beat"``, both 1-based: tick 0 -> ``"1:1"``, tick 96 + 24 -> ``"2:2"``."""
-    bar = position_ticks // TICKS_PER_BAR + 1
-    beat = (position_ticks % TICKS_PER_BAR) // TICKS_PER_BEAT + 1
-    return f"{bar}:{beat}"
 
 
 def format_status(snapshot: StatusSnapshot) -> str:

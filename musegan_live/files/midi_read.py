@@ -1,4 +1,5 @@
-"""MIDI file -> song roll ``bool[n_steps, 84, 5]`` on the 4/4 step grid (``DESIGN.md`` section 1).
+"""MIDI file -> song roll ``bool[n_steps, 84, 5]`` on the 4/4 step grid (``docs/DESIGN.md``,
+"Representation").
 
 The file itself is read by :mod:`musegan_live.files.midi_parse` (notes in ticks, tempo map, time
 signatures); this module makes the musical decisions. How a file becomes a roll:

@@ -19,7 +19,6 @@ from musegan_live.atomic_files import atomic_write
 from musegan_live.errors import DataFileError, MidiFileError
 from musegan_live.representation import (
     DRUM_CHANNEL,
-    DRUM_NOTE_STEPS,
     DRUMS,
     LOWEST_PITCH,
     N_PITCHES,
@@ -27,6 +26,7 @@ from musegan_live.representation import (
     STEPS_PER_BEAT,
     TRACK_NAMES,
     TRACK_PROGRAMS,
+    roll_notes,
 )
 
 #: Velocity of a note whose per-cell velocity is 0 (a cell with no recorded velocity).
@@ -142,7 +142,7 @@ def roll_to_midi(
         if not arr[:, :, k].any():
             continue
         channel = DRUM_CHANNEL if track == DRUMS else track - 1
-        starts, ends, pitches = _notes(arr[:, :, k], drums=track == DRUMS)
+        starts, ends, pitches = roll_notes(arr[:, :, k], drums=track == DRUMS)
         note_velocities = velocities[starts, pitches, k]
         midi.tracks.append(
             _track(
@@ -170,24 +170,6 @@ def write_midi(path: str | os.PathLike, roll: np.ndarray, **kwargs: object) -> N
         atomic_write(path, lambda f: midi.save(file=f))
     except DataFileError as err:
         raise MidiFileError(str(err), reason="unwritable") from err
-
-
-def _notes(track_roll: np.ndarray, *, drums: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Notes of one track ``bool[n_steps, 84]`` as (start_steps, end_steps, pitch_index).
-
-    Each run of ``True`` is one note; for drums a run is one hit every ``DRUM_NOTE_STEPS``.
-    """
-    edges = np.diff(track_roll.astype(np.int8), axis=0, prepend=0, append=0).T  # [84, n+1]
-    pitches, starts = np.nonzero(edges == 1)  # ordered by pitch, then step
-    _, ends = np.nonzero(edges == -1)  # the same order, so runs pair up one to one
-    if drums:
-        n_hits = -(-(ends - starts) // DRUM_NOTE_STEPS)
-        run = np.repeat(np.arange(len(starts)), n_hits)
-        hit_in_run = np.arange(len(run)) - np.repeat(np.cumsum(n_hits) - n_hits, n_hits)
-        hit_starts = starts[run] + hit_in_run * DRUM_NOTE_STEPS
-        ends = np.minimum(hit_starts + DRUM_NOTE_STEPS, ends[run])
-        starts, pitches = hit_starts, pitches[run]
-    return starts, ends, pitches
 
 
 def _track(

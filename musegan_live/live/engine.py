@@ -1,4 +1,5 @@
-"""Re-planning the accompaniment on a grid, with a fixed latent per phrase (DESIGN.md section 3).
+"""Re-planning the accompaniment on a grid, with a fixed latent per phrase (``docs/DESIGN.md``,
+"The masked-condition model").
 
 At every grid point ``g`` (a multiple of ``grid_steps``: 48 = bar, 12 = beat, 1 = step) the engine
 asks for a *plan*: the model's accompaniment of the 4-bar window whose last bar is the bar about
@@ -8,12 +9,12 @@ that step. So the first plan for bar ``t`` is made during the last grid unit of 
 later ones refine bar ``t`` while it plays. ``z`` stays fixed while the phrase index
 (``bar // 4``) of the bar about to sound stays the same.
 
-Inference runs off the timing path in a :class:`~musegan_live.live.planner.Planner` (re-exported
-here): ``ThreadedPlanner`` (one worker thread, latest request wins) for the daemon,
-``InlinePlanner`` (synchronous, deterministic) for offline jobs and tests. A plan that is not
-back when its first step is decided is not used late: the previous plan of that bar plays on,
-or else the previous bar's steps are repeated; the miss is counted. Every decided step is
-remembered, so a step, once decided, never changes.
+Inference runs off the timing path in a :class:`~musegan_live.live.planner.Planner`:
+``ThreadedPlanner`` (one worker thread, latest request wins) for the daemon, ``InlinePlanner``
+(synchronous, deterministic) for offline jobs and tests. A plan that is not back when its first
+step is decided is not used late: the previous plan of that bar plays on, or else the previous
+bar's steps are repeated; the miss is counted. Every decided step is remembered, so a step, once
+decided, never changes.
 
 Units: steps (12 per beat, absolute from the song start), seconds on the monotonic clock.
 """
@@ -24,34 +25,15 @@ import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from musegan_live.live.planner import (  # re-exported: the planners are part of the engine's API
-    InlinePlanner,
-    Planner,
-    PlanRequest,
-    PlanResult,
-    ThreadedPlanner,
-    run_request,
-)
-from musegan_live.live.player import Player
+from musegan_live.live.planner import Planner, PlanRequest, PlanResult
 from musegan_live.representation import N_BARS, N_PITCHES, STEPS_PER_BAR
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "Engine",
-    "EngineStats",
-    "InlinePlanner",
-    "PlanRequest",
-    "PlanResult",
-    "Planner",
-    "ThreadedPlanner",
-    "run_request",
-]
 
 #: Extra time kept free before a deadline (the scheduler's own work), seconds.
 SAFETY_MARGIN_SECONDS = 0.002
@@ -59,20 +41,33 @@ SAFETY_MARGIN_SECONDS = 0.002
 CATCH_UP_FACTOR = 1.5
 
 
-@dataclass(frozen=True)
-class EngineStats:
-    plans_made: int  # results received in time and used as plans
-    late_plans: int  # plans that missed the step they were due for (or failed)
-    requests: int  # inference requests submitted
-    last_inference_ms: float | None
+#: ``window(first_step, n_steps, now_step)`` -> the condition roll ``bool[n_steps, 84]`` of steps
+#: ``first_step ..`` and which of them have been heard ``bool[n_steps]`` by ``now_step`` (steps
+#: before the song start are silent and unheard). ``Player.window`` is one.
+WindowFn = Callable[[int, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+class _Timing(NamedTuple):
+    """Where the clock is when a plan is asked for: the boundary of ``step`` was reached (or is
+    expected) at ``tick_seconds``; it is now ``now_seconds``; a step lasts ``seconds_per_step``."""
+
+    step: int
+    now_seconds: float
+    seconds_per_step: float
+    tick_seconds: float
 
 
 class Engine:
     """Decides, step by step, which accompaniment notes sound (see the module docstring).
 
     ``accompanist``: an ``Accompanist`` (or anything with its ``sample_z`` / ``accompany`` /
-    ``output_tracks`` / ``latent_dim``). ``grid_steps``: re-plan interval. ``lookahead_steps``:
-    how many steps before a step's boundary it is decided (1 when a track is sent early).
+    ``output_tracks`` / ``latent_dim``). ``window``: what the player has played (see
+    :data:`WindowFn`); the engine asks it when it makes a request. ``grid_steps``: re-plan
+    interval. ``lookahead_steps``: how many steps before a step's boundary it is decided (1 when
+    a track is sent early).
+
+    Counters: ``plans_made`` (results back in time and used), ``late_plans`` (missed the step
+    they were due for, or failed), ``requests`` (submitted), ``last_inference_ms``.
     """
 
     def __init__(
@@ -80,6 +75,7 @@ class Engine:
         accompanist: Any,
         planner: Planner,
         *,
+        window: WindowFn,
         grid_steps: int,
         rng: np.random.Generator,
         lookahead_steps: int = 0,
@@ -89,6 +85,7 @@ class Engine:
             raise ValueError(f"grid_steps must be >= 1, got {grid_steps}")
         self.accompanist = accompanist
         self.planner = planner
+        self.window = window
         self.grid_steps = grid_steps
         self.lookahead_steps = lookahead_steps
         self.threshold = threshold
@@ -111,16 +108,13 @@ class Engine:
         self.requests = 0
         self.last_inference_ms: float | None = None
 
-    @property
-    def stats(self) -> EngineStats:
-        return EngineStats(self.plans_made, self.late_plans, self.requests, self.last_inference_ms)
-
     # --- transport ------------------------------------------------------------------------
     def prepare_opening(self) -> None:
         """Draw the next take's first ``z`` and plan bar 1 from nothing, ahead of Start."""
         z = self.accompanist.sample_z(self._rng).astype(np.float32)
-        empty = Player()
-        self._opening = self._make_request(empty, 0, 0, z, 0, math.inf)
+        n_steps = N_BARS * STEPS_PER_BAR  # nothing heard yet: an empty window
+        silence = (np.zeros((n_steps, N_PITCHES), bool), np.zeros(n_steps, bool))
+        self._opening = self._make_request(silence, 0, 0, z, math.inf)
         self._opening_result = None
         self._in_flight.add(self._opening.request_id)
         self.planner.submit(self._opening)
@@ -147,7 +141,6 @@ class Engine:
         step: int,
         now_seconds: float,
         seconds_per_step: float,
-        player: Player,
         first_tick_seconds: float | None = None,
     ) -> None:
         """The position moved to ``step`` (jump, Continue): forget this timeline, plan anew.
@@ -155,7 +148,8 @@ class Engine:
         ``first_tick_seconds``: when the tick of ``step`` is expected (default: now)."""
         self._reset_timeline()
         self._resyncing = True
-        self._catch_up(step, now_seconds, seconds_per_step, player, first_tick_seconds)
+        tick = now_seconds if first_tick_seconds is None else first_tick_seconds
+        self._catch_up(_Timing(step, now_seconds, seconds_per_step, tick))
 
     def stop(self) -> None:
         """Transport stopped (or the clock was lost): forget plans, prepare the next opening."""
@@ -177,14 +171,13 @@ class Engine:
         self._resyncing = False
 
     # --- the clock ------------------------------------------------------------------------
-    def on_step(
-        self, step: int, now_seconds: float, seconds_per_step: float, player: Player
-    ) -> None:
+    def on_step(self, step: int, now_seconds: float, seconds_per_step: float) -> None:
         """The clock reached the boundary of ``step`` at ``now_seconds``: request plans."""
         self._poll()
         previous, self._last_step = self._last_step, step
+        timing = _Timing(step, now_seconds, seconds_per_step, now_seconds)
         if self._resyncing and not self._in_flight:
-            self._catch_up(step, now_seconds, seconds_per_step, player)
+            self._catch_up(timing)
             return
         if previous is None or not previous < step:
             on_grid = step % self.grid_steps == 0
@@ -201,64 +194,46 @@ class Engine:
         ]
         applies_from = grid_point + self.grid_steps
         if not (self._resyncing and soon and min(soon) <= applies_from):
-            self._submit(player, step, applies_from, now_seconds, seconds_per_step)
+            self._submit(timing, applies_from)
 
-    def _catch_up(
-        self,
-        step: int,
-        now_seconds: float,
-        seconds_per_step: float,
-        player: Player,
-        first_tick_seconds: float | None = None,
-    ) -> None:
+    def _catch_up(self, timing: _Timing) -> None:
         """After a jump: a plan for the first step the model can make in time, judged from
-        its recent inference times. The tick of ``step`` comes at ``first_tick_seconds``."""
-        first_tick = now_seconds if first_tick_seconds is None else first_tick_seconds
+        its recent inference times."""
         expected = max(self._recent_ms, default=0.0) / 1000.0 * CATCH_UP_FACTOR
-        spare = first_tick - now_seconds - expected - SAFETY_MARGIN_SECONDS
-        lead = max(0, math.ceil(-spare / seconds_per_step)) if spare < 0 else 0
-        self._submit(
-            player,
-            step,
-            step + lead + self.lookahead_steps,
-            now_seconds,
-            seconds_per_step,
-            first_tick,
-        )
+        spare = timing.tick_seconds - timing.now_seconds - expected - SAFETY_MARGIN_SECONDS
+        lead = max(0, math.ceil(-spare / timing.seconds_per_step)) if spare < 0 else 0
+        self._submit(timing, timing.step + lead + self.lookahead_steps)
 
-    def _submit(
-        self,
-        player: Player,
-        step: int,
-        applies_from: int,
-        now: float,
-        seconds_per_step: float,
-        first_tick: float | None = None,
-    ) -> None:
+    def _submit(self, timing: _Timing, applies_from: int) -> None:
+        """Ask for the plan of the bar holding step ``applies_from``, to apply from there."""
         target_bar = applies_from // STEPS_PER_BAR
         phrase = target_bar // N_BARS
         if phrase != self._phrase or self._z is None:
             self._phrase = phrase
             self._z = self.accompanist.sample_z(self._rng).astype(np.float32)
         decide_at = applies_from - self.lookahead_steps
-        tick = now if first_tick is None else first_tick  # when the tick of ``step`` comes
-        deadline = tick + (decide_at - step) * seconds_per_step - SAFETY_MARGIN_SECONDS
-        request = self._make_request(player, target_bar, applies_from, self._z, step, deadline)
+        deadline = (
+            timing.tick_seconds
+            + (decide_at - timing.step) * timing.seconds_per_step
+            - SAFETY_MARGIN_SECONDS
+        )
+        first = (target_bar - N_BARS + 1) * STEPS_PER_BAR
+        heard = self.window(first, N_BARS * STEPS_PER_BAR, timing.step)
+        request = self._make_request(heard, target_bar, applies_from, self._z, deadline)
         self._outstanding[request.request_id] = request
         self._in_flight.add(request.request_id)
         self.planner.submit(request)
 
     def _make_request(
         self,
-        player: Player,
+        heard: tuple[np.ndarray, np.ndarray],
         target_bar: int,
         applies_from: int,
         z: np.ndarray,
-        now_step: int,
         deadline: float,
     ) -> PlanRequest:
-        first = (target_bar - N_BARS + 1) * STEPS_PER_BAR
-        roll, known = player.window(first, N_BARS * STEPS_PER_BAR, now_step)
+        """A request for the window ``heard`` = (roll ``bool[192, 84]``, known ``bool[192]``)."""
+        roll, known = heard
         self._next_id += 1
         self.requests += 1
         return PlanRequest(

@@ -25,14 +25,16 @@ import mido
 import numpy as np
 
 from musegan_live.representation import (
+    ALL_NOTES_OFF_CC,
+    ALL_SOUND_OFF_CC,
     DRUM_NOTE_STEPS,
     LOWEST_PITCH,
     N_PITCHES,
     STEPS_PER_BAR,
+    SUSTAIN_CC,
 )
 
-SUSTAIN_CC = 64
-ALL_NOTES_OFF_CCS = (120, 123)  # all sound off, all notes off
+ALL_NOTES_OFF_CCS = (ALL_SOUND_OFF_CC, ALL_NOTES_OFF_CC)
 #: How many recent note-ons make up the player's dynamics.
 DYNAMICS_NOTES = 8
 

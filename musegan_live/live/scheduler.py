@@ -16,7 +16,8 @@ import mido
 import numpy as np
 
 from musegan_live.config.live import LiveConfig
-from musegan_live.live.ledger import NoteLedger, PortMessage
+from musegan_live.live.ledger import NoteLedger
+from musegan_live.live.outgoing import Outgoing
 from musegan_live.representation import DRUM_NOTE_STEPS, DRUMS, LOWEST_PITCH, N_PITCHES
 
 #: Velocity used for 'follow' before the player has played a note.
@@ -27,7 +28,7 @@ class StepOutput(NamedTuple):
     """One track's step: messages to send, roll rows (pitch - 24) started and ended, and how
     many note-ons were dropped for lateness."""
 
-    messages: list[PortMessage]
+    messages: list[Outgoing]
     started: list[int]
     ended: list[int]
     dropped: int
@@ -93,10 +94,10 @@ class Scheduler:
         self._run_start = np.zeros((n, N_PITCHES), dtype=np.int64)  # drums: run began at
         self._drum_off = np.full((n, N_PITCHES), -1, dtype=np.int64)  # drums: end step, -1 none
 
-    def program_changes(self) -> list[PortMessage]:
+    def program_changes(self) -> list[Outgoing]:
         """A program change per track that has a program."""
         return [
-            (
+            Outgoing(
                 slot.port_index,
                 mido.Message("program_change", channel=slot.channel, program=slot.program),
             )
@@ -132,7 +133,7 @@ class Scheduler:
         else:
             ends = np.flatnonzero(self._sounding[i] & ~notes)
             starts = np.flatnonzero(notes & ~self._sounding[i])
-        out: list[PortMessage] = []
+        out: list[Outgoing] = []
         port, channel = slot.port_index, slot.channel
         for row in ends:
             out += self.ledger.note_off(port, channel, LOWEST_PITCH + int(row))

@@ -1,15 +1,18 @@
 """Sending scheduled MIDI at absolute deadlines: never early, never as a late burst.
 
-``OutputSender.schedule(outgoing)`` takes messages with a ``port_index`` and a ``due_seconds``
-on the monotonic clock. One thread sleeps on a condition variable until the earliest deadline
-(a heap keyed by due time, then arrival order, so messages due together keep their order) and
-sends. A message already due when scheduled, with nothing earlier pending, is sent at once by
-the caller's thread, saving a thread wake-up on the common path (step events due "now").
+``OutputSender.schedule(outgoing)`` takes :class:`~musegan_live.live.outgoing.Outgoing` messages
+(a ``port_index`` and a ``due_seconds`` on the monotonic clock). One thread sleeps on a condition
+variable until the earliest deadline (a heap keyed by due time, then arrival order, so messages
+due together keep their order) and sends. A message already due when scheduled, with nothing
+earlier pending, is sent at once by the caller's thread, saving a thread wake-up on the common
+path (step events due "now").
 
 Lateness: a note-on more than ``late_drop_seconds`` behind its deadline is dropped and counted
-(a late note would sound out of time and, with others, as a burst), unless it is marked
-``late_ok`` (the player's own notes through thru: late is better than lost); note-offs,
-controllers and everything else are always sent, late or not, so no note is left hanging.
+(a late note would sound out of time and, with others, as a burst; the daemon keeps
+``late_drop_seconds`` at :func:`~musegan_live.live.outgoing.late_note_on_limit_seconds` of the
+current tempo), unless it is marked ``late_ok`` (the player's own notes through thru: late is
+better than lost); note-offs, controllers and everything else are always sent, late or not, so
+no note is left hanging.
 """
 
 from __future__ import annotations
@@ -20,28 +23,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import mido
 
 from musegan_live.errors import MuseganLiveError
-from musegan_live.ports.rtmidi_ports import OutputPort
+from musegan_live.live.outgoing import Outgoing
+from musegan_live.ports.base import OutputPort
 
 logger = logging.getLogger(__name__)
 
 
-class OutgoingLike(Protocol):
-    """What the sender needs of ``session.Outgoing``."""
-
-    port_index: int
-    message: mido.Message
-    due_seconds: float
-    late_ok: bool  # True: send even when late (the player's own notes), never drop
-
-
 SentCallback = Callable[[int, mido.Message, float], None]
-#: due seconds, arrival order, port index, message, may be dropped when late
-_Key = tuple[float, int, int, mido.Message, bool]
+#: A heap entry: due seconds, arrival order (so messages due together keep their order), message.
+_Pending = tuple[float, int, Outgoing]
 
 
 def _is_note_on(message: mido.Message) -> bool:
@@ -49,7 +44,7 @@ def _is_note_on(message: mido.Message) -> bool:
 
 
 class OutputSender:
-    """Sends ``OutgoingLike`` messages to ``ports[port_index]`` at their due time.
+    """Sends ``Outgoing`` messages to ``ports[port_index]`` at their due time.
 
     ``on_sent(port_index, message, sent_seconds)`` (optional) is called after each send, e.g. to
     record the session; it runs under the sender's lock and must be quick.
@@ -67,7 +62,7 @@ class OutputSender:
         self.late_drop_seconds = late_drop_seconds
         self._on_sent = on_sent
         self._now = now
-        self._heap: list[_Key] = []
+        self._heap: list[_Pending] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
@@ -83,7 +78,7 @@ class OutputSender:
             self._thread = threading.Thread(target=self._run, name="musegan-sender", daemon=True)
             self._thread.start()
 
-    def schedule(self, outgoing: Iterable[OutgoingLike]) -> None:
+    def schedule(self, outgoing: Iterable[Outgoing]) -> None:
         """Queue messages; those due now (and not behind earlier ones) go out immediately."""
         with self._cond:
             wake = False
@@ -93,8 +88,7 @@ class OutputSender:
                         f"message for output port {item.port_index}, but only "
                         f"{len(self._ports)} output port(s) are open"
                     )
-                key = (item.due_seconds, next(self._seq), item.port_index, item.message,
-                       not item.late_ok)
+                key = (item.due_seconds, next(self._seq), item)
                 nothing_earlier = not self._heap or self._heap[0][0] > item.due_seconds
                 if nothing_earlier and item.due_seconds <= self._now():
                     self._deliver(key)
@@ -107,7 +101,8 @@ class OutputSender:
     def send_now(self, port_index: int, message: mido.Message) -> None:
         """Send at once, ahead of anything pending (thru, panic)."""
         with self._cond:
-            self._deliver((self._now(), next(self._seq), port_index, message, False))
+            self._deliver((self._now(), next(self._seq), Outgoing(port_index, message)),
+                          drop_late=False)
 
     def discard_pending(self) -> int:
         """Forget everything not yet sent (before a panic); return how many were pending."""
@@ -133,9 +128,10 @@ class OutputSender:
             self._thread = None
 
     # --- internals --------------------------------------------------------------------------
-    def _deliver(self, key: _Key, *, drop_late: bool = True) -> None:
-        due, _, port_index, message, droppable = key
-        drop_late = drop_late and droppable
+    def _deliver(self, key: _Pending, *, drop_late: bool = True) -> None:
+        due, _, item = key
+        port_index, message = item.port_index, item.message
+        drop_late = drop_late and not item.late_ok
         now = self._now()
         lateness = now - due if due > 0 else 0.0  # due 0: "as soon as possible"
         if lateness > self.worst_lateness_seconds:

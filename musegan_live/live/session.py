@@ -1,15 +1,16 @@
 """``Session``: the musical core the daemon and the offline jobs drive with clock events.
 
 The daemon (or an offline job on a simulated clock) feeds it clock events and the player's
-messages; it answers with the MIDI messages to send and when (:class:`Outgoing`). It owns the
-player's roll, the engine (plans), the scheduler and the note ledger, and nothing real-time:
-time is whatever the events say, so the same code runs live and offline.
+messages; it answers with the MIDI messages to send and when (:class:`Outgoing`). The session
+keeps the transport (running, position, tempo) and hands the rest to small parts: the player's
+roll (:class:`Player`), the plans (:class:`Engine`), step -> messages (:class:`Scheduler` through
+the :class:`NoteLedger`), due times (:class:`DueTimes`), thru (:class:`Thru`) and the take
+(:class:`Take`). Nothing is real-time: time is whatever the events say, so the same code runs
+live and offline.
 
-Timing rules (DESIGN.md section 2): a step boundary is an even tick; the messages of step ``s``
-are due at that tick's time plus the track's latency offset. A track with a negative offset is
-decided and sent one step early, due at the predicted step time plus the offset (at most one step
-earlier). A step whose due time has passed by more than half a step when it is produced loses its
-note-ons (note-offs still go): late notes are dropped, never sent in a burst.
+Timing (``docs/DESIGN.md``, "Timing"; due times in ``due_times``): a step whose due time has
+passed by more than :func:`late_note_on_limit_seconds` when it is produced loses its note-ons
+(note-offs still go): late notes are dropped, never sent in a burst.
 Transport: Start = position 0 and a fresh phrase; Stop, clock loss and jumps end every note
 (note-offs first, then CC123 and CC64 = 0); after a jump or Continue the engine re-plans at once.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import mido
@@ -27,22 +27,26 @@ import numpy as np
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.config.live import LiveConfig
 from musegan_live.errors import ConfigError
-from musegan_live.live.engine import Engine, Planner
-from musegan_live.live.ledger import NoteLedger, PortMessage
+from musegan_live.live.due_times import DueTimes
+from musegan_live.live.engine import Engine
+from musegan_live.live.ledger import NoteLedger
+from musegan_live.live.outgoing import Outgoing, late_note_on_limit_seconds
+from musegan_live.live.planner import Planner
 from musegan_live.live.player import Player
 from musegan_live.live.scheduler import FOLLOW_DEFAULT_VELOCITY, Scheduler, track_slots
+from musegan_live.live.stats import StatusSnapshot
 from musegan_live.live.take import Take
+from musegan_live.live.thru import Thru
 from musegan_live.representation import (
     DRUMS,
     LOWEST_PITCH,
-    N_PITCHES,
-    N_TRACKS,
     STEPS_PER_BAR,
     STEPS_PER_BEAT,
-    TICKS_PER_BAR,
     TICKS_PER_BEAT,
     TICKS_PER_STEP,
     TRACK_NAMES,
+    bpm_for_seconds_per_tick,
+    seconds_per_tick_at,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,45 +58,6 @@ KEEP_BARS = 8
 MAX_TICK_GAP = TICKS_PER_BEAT
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One message to send on output port ``port_index`` at or after ``due_seconds``
-    (absolute, monotonic clock)."""
-
-    port_index: int
-    message: mido.Message
-    due_seconds: float
-    late_ok: bool = False  # the player's own notes (thru): sent even when late, never dropped
-
-
-@dataclass(frozen=True)
-class SessionStats:
-    """What the status line shows. ``position_ticks`` counts from the song start."""
-
-    running: bool
-    position_ticks: int
-    bpm: float
-    last_inference_ms: float | None
-    late_plans: int
-    plans_made: int
-    dropped_note_ons: int
-
-    @property
-    def bar(self) -> int:
-        """1-based bar number."""
-        return self.position_ticks // TICKS_PER_BAR + 1
-
-    @property
-    def beat(self) -> int:
-        """1-based beat within the bar."""
-        return self.position_ticks % TICKS_PER_BAR // TICKS_PER_BEAT + 1
-
-    @property
-    def position(self) -> str:
-        """``"bar:beat"``, both 1-based."""
-        return f"{self.bar}:{self.beat}"
-
-
 class Session:
     """The accompaniment of one player (see the module docstring).
 
@@ -100,8 +65,8 @@ class Session:
     must be the player's track (``config.input.track``). ``planner``: where inference runs; the
     session owns it from now on (:meth:`close` closes it). ``seed``: seeds the latent vectors
     (default ``config.seed``; None = fresh entropy). ``now``: the monotonic clock, used to judge
-    whether a step is produced too late (default: the event's own time). ``keep_song``: keep
-    the whole take for :meth:`recording` (default: when ``config.record`` is set).
+    whether a step is produced too late (default: the event's own time). ``keep_take``: keep
+    the whole take for :meth:`take_roll` (default: when ``config.record`` is set).
     """
 
     def __init__(
@@ -112,7 +77,7 @@ class Session:
         planner: Planner,
         seed: int | None = None,
         now: Callable[[], float] | None = None,
-        keep_song: bool | None = None,
+        keep_take: bool | None = None,
     ) -> None:
         condition = int(accompanist.condition_track)
         if condition != config.input.track_index:
@@ -125,26 +90,31 @@ class Session:
         self.accompanist = accompanist
         self.planner = planner
         self._now = now
-        self._keep_song = config.record is not None if keep_song is None else keep_song
+        self._keep_take = config.record is not None if keep_take is None else keep_take
         self.output_tracks = [int(t) for t in accompanist.output_tracks]
         self.ledger = NoteLedger()
         self.slots = track_slots(config, self.output_tracks)
         self.scheduler = Scheduler(self.slots, self.ledger)
-        self._thru_port: int | None = None
+        self.thru: Thru | None = None
         if config.input.thru:
-            self._thru_port = config.port_index_of(condition)
-            self._thru_channel = config.tracks[condition].channel_index
-            self.ledger.use_channel(self._thru_port, self._thru_channel)
+            self.thru = Thru(
+                self.ledger,
+                port_index=config.port_index_of(condition),
+                channel=config.tracks[condition].channel_index,
+                listen_channel=config.input.channel_index,
+                program=config.tracks[condition].program,
+            )
         self._lookahead = 1 if any(slot.early for slot in self.slots) else 0
         self.player = Player(
             channel=config.input.channel_index,
             drums=condition == DRUMS,
-            keep_bars=None if self._keep_song else KEEP_BARS,
+            keep_bars=None if self._keep_take else KEEP_BARS,
         )
         rng = np.random.default_rng(config.seed if seed is None else seed)
         self.engine = Engine(
             accompanist,
             planner,
+            window=self.player.window,
             grid_steps=GRID_STEPS[config.replan],
             rng=rng,
             lookahead_steps=self._lookahead,
@@ -156,26 +126,22 @@ class Session:
         self._position_ticks = 0
         self._last_tick: int | None = None  # position of the last tick while running
         self._last_tick_seconds = 0.0
-        self._seconds_per_tick = 60.0 / (config.clock.bpm * TICKS_PER_BEAT)
-        self._last_due = [float("-inf")] * len(self.slots)
-        self._emitted_through: list[int | None] = [None] * len(self.slots)
+        self._seconds_per_tick = seconds_per_tick_at(config.clock.bpm)
+        self._due_times = DueTimes(len(self.slots))
         self._max_due = float("-inf")
         self._panic_due = float("-inf")  # the latest panic: nothing may be due before it
         self._dropped_note_ons = 0
-        self._take = Take()  # the generated notes, for recording()
+        self._take = Take()  # the generated notes, for take_roll()
+        self._track_at: dict[tuple[int, int], int] = {}  # (port, channel) -> track
+        for slot in self.slots:
+            self._track_at.setdefault((slot.port_index, slot.channel), slot.track)
 
     # --- public API -------------------------------------------------------------------------
     def start_messages(self) -> list[Outgoing]:
         """Program changes for every track (and the player's, with thru), to send first."""
         messages = self.scheduler.program_changes()
-        program = self.config.tracks[self.accompanist.condition_track].program
-        if self._thru_port is not None and program is not None:
-            messages.append(
-                (
-                    self._thru_port,
-                    mido.Message("program_change", channel=self._thru_channel, program=program),
-                )
-            )
+        if self.thru is not None:
+            messages += self.thru.program_changes()
         return self._outgoing(messages, 0.0)
 
     def handle_player(self, message: mido.Message, now_seconds: float) -> list[Outgoing]:
@@ -186,16 +152,11 @@ class Session:
             elapsed_ticks = min(max(elapsed_ticks, -TICKS_PER_BEAT), TICKS_PER_STEP)
             step_position = (self._last_tick + elapsed_ticks) / TICKS_PER_STEP
         self.player.handle(message, step_position)
-        wanted = self.player.channel
-        if self._thru_port is None or not hasattr(message, "channel"):
-            return []  # no thru, or not a channel message (SysEx, realtime)
-        if wanted is not None and message.channel != wanted:
+        if self.thru is None:
             return []
-        forwarded = message.copy(channel=self._thru_channel)
         # Not before a panic still to come: the panic would cut the note just played.
         due = max(now_seconds, self._panic_due)
-        messages = self.ledger.through(self._thru_port, forwarded)
-        return self._outgoing(messages, due, late_ok=True)
+        return self._outgoing(self.thru.forward(message), due, late_ok=True)
 
     def handle_clock(self, event: ClockEvent) -> list[Outgoing]:
         """One clock event (a ``ClockEvent``); returns what to send."""
@@ -255,36 +216,31 @@ class Session:
         if self._running:
             step = self._current_step()
             now = self._last_tick_seconds
-            self.engine.resync(step, now, self._seconds_per_step, self.player)
+            self.engine.resync(step, now, self._seconds_per_step)
         return out
 
     @property
-    def stats(self) -> SessionStats:
-        engine = self.engine.stats
-        return SessionStats(
-            running=self._running,
+    def stats(self) -> StatusSnapshot:
+        """The session now (``clock_source`` is left to the daemon)."""
+        engine = self.engine
+        return StatusSnapshot(
             position_ticks=self._position_ticks,
-            bpm=60.0 / (self._seconds_per_tick * TICKS_PER_BEAT),
+            running=self._running,
+            bpm=bpm_for_seconds_per_tick(self._seconds_per_tick),
             last_inference_ms=engine.last_inference_ms,
             late_plans=engine.late_plans,
             plans_made=engine.plans_made,
-            dropped_note_ons=self._dropped_note_ons,
+            late_messages=self._dropped_note_ons,
         )
 
-    def recording(self) -> tuple[np.ndarray, np.ndarray]:
+    def take_roll(self) -> tuple[np.ndarray, np.ndarray]:
         """The take so far as sent: ``bool[n_steps, 84, 5]`` (player + generated tracks) and
-        ``uint8`` velocities of the same shape; needs ``keep_song``. Notes still sounding end at
+        ``uint8`` velocities of the same shape; needs ``keep_take``. Notes still sounding end at
         the last step reached."""
         player_roll, player_velocity = self.player.song_roll()
-        last_step = max(player_roll.shape[0], self._take.last_step)
-        n_steps = -(-last_step // STEPS_PER_BAR) * STEPS_PER_BAR
-        roll = np.zeros((n_steps, N_PITCHES, N_TRACKS), dtype=bool)
-        velocity = np.zeros(roll.shape, dtype=np.uint8)
-        condition = self.accompanist.condition_track
-        roll[: player_roll.shape[0], :, condition] = player_roll
-        velocity[: player_roll.shape[0], :, condition] = player_velocity
-        self._take.draw(roll, velocity, self._current_step() if self._running else last_step)
-        return roll, velocity
+        end_step = self._current_step() if self._running else None
+        condition = int(self.accompanist.condition_track)
+        return self._take.roll(player_roll, player_velocity, condition, end_step)
 
     def close(self) -> None:
         """Stop the planner's worker (if any)."""
@@ -308,7 +264,7 @@ class Session:
         self._position_ticks = position_ticks
         self._last_tick = position_ticks - 1
         self._last_tick_seconds = event.time_seconds - self._seconds_per_tick
-        self._emitted_through = [None] * len(self.slots)
+        self._due_times.restart()
 
     def _resume(
         self, position_ticks: int, event: ClockEvent, moved: bool = False
@@ -321,9 +277,7 @@ class Session:
         from_step = self._current_step() if moved and self._running else None
         self.player.rewind(step, from_step)
         first_tick = event.time_seconds + (0.0 if event.kind == "tick" else self._seconds_per_tick)
-        self.engine.resync(
-            step, event.time_seconds, self._seconds_per_step, self.player, first_tick
-        )
+        self.engine.resync(step, event.time_seconds, self._seconds_per_step, first_tick)
         self._begin(position_ticks, event)
         return []
 
@@ -351,63 +305,56 @@ class Session:
     def _step(self, step: int, tick_seconds: float) -> list[Outgoing]:
         seconds_per_step = self._seconds_per_step
         self.player.advance(step)
-        self.engine.on_step(step, tick_seconds, seconds_per_step, self.player)
+        self.engine.on_step(step, tick_seconds, seconds_per_step)
         rows = {k: self.engine.decide(k) for k in range(step, step + self._lookahead + 1)}
         follow = self.player.recent_velocity() or FOLLOW_DEFAULT_VELOCITY
         now = tick_seconds if self._now is None else max(tick_seconds, self._now())
+        late_limit = late_note_on_limit_seconds(self._seconds_per_tick)
         out: list[Outgoing] = []
         for i, slot in enumerate(self.slots):
-            last = self._emitted_through[i]
-            # normally one step (the next one for early tracks); right after a (re)start an
-            # early track also sends the current step
-            first = step if last is None or not step <= last + 1 <= step + 1 else last + 1
-            for target in range(first, step + (2 if slot.early else 1)):
-                offset = max(slot.offset_seconds, -seconds_per_step)
-                predicted = tick_seconds + (target - step) * seconds_per_step
-                due = max(predicted + offset, self._last_due[i])
-                self._last_due[i] = due
-                on_time = now - due <= seconds_per_step / 2
+            for target in self._due_times.steps_to_send(i, step, slot.early):
+                due = self._due_times.due_seconds(
+                    i, target, step, tick_seconds, seconds_per_step, slot.offset_seconds
+                )
                 velocity = slot.velocity or follow
                 result = self.scheduler.step_messages(
-                    slot, target, rows[target][:, slot.column], velocity, allow_note_ons=on_time
+                    slot,
+                    target,
+                    rows[target][:, slot.column],
+                    velocity,
+                    allow_note_ons=now - due <= late_limit,
                 )
                 self._dropped_note_ons += result.dropped
-                if self._keep_song:
+                if self._keep_take:
                     self._take.ended(target, slot.track, result.ended)
                     self._take.started(target, slot.track, result.started, velocity)
                 out += self._outgoing(result.messages, due)
-                self._emitted_through[i] = target
         return out
 
     # --- output -----------------------------------------------------------------------------
     def _outgoing(
-        self, messages: list[PortMessage], due: float, *, late_ok: bool = False
+        self, messages: list[Outgoing], due: float, *, late_ok: bool = False
     ) -> list[Outgoing]:
+        """``messages`` stamped with their due time ``due`` (seconds) and ``late_ok``."""
         if messages:
             self._max_due = max(self._max_due, due)
-        return [Outgoing(port, message, due, late_ok) for port, message in messages]
+        return [m._replace(due_seconds=due, late_ok=late_ok) for m in messages]
 
     def _panic(self, now_seconds: float) -> list[Outgoing]:
         """Every note off, due no earlier than anything already handed out (so it comes last)."""
         step = self._current_step()
-        if self._keep_song:
+        if self._keep_take:
             for port, channel, pitch in self.ledger.open_notes:
-                track = self._track_of(port, channel)
+                track = self._track_at.get((port, channel))
                 if track is not None:
                     self._take.ended(step, track, [pitch - LOWEST_PITCH])
         messages = self.ledger.all_off()
         self.scheduler.reset()
         due = max(now_seconds, self._max_due)
         # Nothing produced later may be due before this panic, or the panic would cut it.
-        self._last_due = [max(last, due) for last in self._last_due]
+        self._due_times.not_before(due)
         self._panic_due = due
         return self._outgoing(messages, due)
 
     def _panic_if_sounding(self, now_seconds: float) -> list[Outgoing]:
         return self._panic(now_seconds) if self.ledger.open_notes else []
-
-    def _track_of(self, port: int, channel: int) -> int | None:
-        for slot in self.slots:
-            if slot.port_index == port and slot.channel == channel:
-                return slot.track
-        return None

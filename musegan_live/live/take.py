@@ -1,8 +1,8 @@
 """``Take``: the notes a session sent, kept as step events and drawn into a song roll.
 
 The session records each generated note's start and end at the step it was sent (velocity 0 =
-an end); :meth:`Take.draw` turns them into the ``bool[n_steps, 84, 5]`` roll and ``uint8``
-velocities of ``Session.recording`` (the player's own part comes from the player's roll).
+an end); :meth:`Take.roll` draws them, with the player's own part, into the ``bool[n_steps, 84,
+5]`` roll and ``uint8`` velocities of ``Session.take_roll``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+
+from musegan_live.representation import N_PITCHES, N_TRACKS, STEPS_PER_BAR
 
 
 class Take:
@@ -49,3 +51,22 @@ class Take:
                 open_notes[(track, row)] = (step, note_velocity)
         for track, row in list(open_notes):
             close(track, row, end_step)
+
+    def roll(
+        self,
+        player_roll: np.ndarray,
+        player_velocity: np.ndarray,
+        condition_track: int,
+        end_step: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The take as a song: ``bool[n_steps, 84, 5]`` and ``uint8`` velocities, whole bars,
+        with the player's ``player_roll`` / ``player_velocity`` (``[steps, 84]``) on
+        ``condition_track``. Notes still open end at ``end_step`` (default: the last step)."""
+        last_step = max(player_roll.shape[0], self.last_step)
+        n_steps = -(-last_step // STEPS_PER_BAR) * STEPS_PER_BAR
+        roll = np.zeros((n_steps, N_PITCHES, N_TRACKS), dtype=bool)
+        velocity = np.zeros(roll.shape, dtype=np.uint8)
+        roll[: player_roll.shape[0], :, condition_track] = player_roll
+        velocity[: player_roll.shape[0], :, condition_track] = player_velocity
+        self.draw(roll, velocity, last_step if end_step is None else end_step)
+        return roll, velocity

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musegan_live.config.live import LiveConfig
 from musegan_live.errors import ModelError
 from musegan_live.model.decoding import NoteDecoding, decode_notes
 from musegan_live.model.model_dir import (
@@ -255,3 +256,13 @@ class Accompanist:
         z = np.zeros((1, self.latent_dim), np.float32)
         for _ in range(max(0, runs)):
             self.probabilities(condition, mask, z)
+
+
+def load_accompanist(config: LiveConfig, model_dir: str | os.PathLike | None = None) -> Accompanist:
+    """The model of ``model_dir`` (else ``config.model_dir``, else the shipped default) with the
+    providers and threads of ``config``."""
+    return Accompanist.from_dir(
+        model_dir if model_dir is not None else config.model_dir,
+        providers=config.providers,
+        intra_op_threads=config.intra_op_threads,
+    )

@@ -1,10 +1,11 @@
-"""MIDI port base classes (mido's pattern), fakes for tests, message checks, name matching.
+"""MIDI port base classes (mido's pattern), message checks, name matching.
 
 ``OutputPort.send`` validates the message and calls the backend's ``_send(data)`` under the
 port's lock; an ``InputPort``'s backend callback only timestamps the bytes with
-``time.monotonic()`` and puts a ``ReceivedMidi`` on a ``queue.SimpleQueue`` (``DESIGN.md``
-section 2: callbacks do no work). ``FakeOutputPort`` / ``FakeInputPort`` are the in-memory
-backends for tests. The real backends (rtmidi on JACK or ALSA) live in ``ports``.
+``time.monotonic()`` and puts a ``ReceivedMidi`` on a ``queue.SimpleQueue`` (``docs/DESIGN.md``,
+"Timing": callbacks do no work). The real backends (rtmidi on JACK or ALSA) live in
+``musegan_live.ports.rtmidi_ports``; in-memory ones for tests in
+``tests/musegan_live/port_fakes.py``.
 """
 
 from __future__ import annotations
@@ -137,35 +138,6 @@ class InputPort(_Port):
             return self.queue.get(timeout=timeout_seconds)
         except queue.Empty:
             return None
-
-
-# --- fakes for tests --------------------------------------------------------------------------
-class FakeOutputPort(OutputPort):
-    """Records what is sent: ``sent`` holds ``(time.monotonic(), mido.Message)`` pairs."""
-
-    def __init__(self, name: str = "fake out") -> None:
-        super().__init__(name)
-        self.sent: list[tuple[float, mido.Message]] = []
-
-    def _send(self, data: list[int]) -> None:
-        self.sent.append((time.monotonic(), mido.Message.from_bytes(data)))
-
-    @property
-    def messages(self) -> list[mido.Message]:
-        return [message for _, message in self.sent]
-
-
-class FakeInputPort(InputPort):
-    """An input fed by the test: ``inject`` goes through the same path as a backend callback."""
-
-    def __init__(
-        self, name: str = "fake in", message_queue: queue.SimpleQueue[Any] | None = None
-    ) -> None:
-        super().__init__(name, message_queue)
-
-    def inject(self, message: mido.Message | Sequence[int]) -> None:
-        data = message.bytes() if isinstance(message, mido.Message) else list(message)
-        self._enqueue(data)
 
 
 def match_port(query: str, names: Sequence[str], direction: str) -> int | None:

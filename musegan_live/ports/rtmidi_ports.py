@@ -1,8 +1,7 @@
 """MIDI ports: the rtmidi backend (JACK or ALSA), opening by name, listing, the JACK watch.
 
-The port classes follow mido's pattern (``ports_base``: the public method validates and locks,
-the backend implements one private method); they and the fakes are re-exported here, so
-``from musegan_live.ports.rtmidi_ports import OutputPort, FakeOutputPort`` works.
+The port classes follow mido's pattern (``musegan_live.ports.base``: the public method validates
+and locks, the backend implements one private method).
 
 Backends: ``"jack"`` and ``"alsa"`` through python-rtmidi, ``"auto"`` = JACK when a JACK server
 is running, else ALSA. Port names match case-insensitively by substring (an exact name wins);
@@ -20,41 +19,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from musegan_live.config.options import BACKENDS, CLIENT_NAME
 from musegan_live.errors import PortError
-from musegan_live.ports.base import (
-    FakeInputPort,
-    FakeOutputPort,
-    InputPort,
-    OutputPort,
-    ReceivedMidi,
-    match_port,
-    message_bytes,
-)
-
-__all__ = [
-    "BACKENDS",
-    "DEFAULT_CLIENT_NAME",
-    "FakeInputPort",
-    "FakeOutputPort",
-    "InputPort",
-    "JackServerWatch",
-    "OutputPort",
-    "ReceivedMidi",
-    "describe_ports",
-    "jack_server_name",
-    "list_ports",
-    "match_port",
-    "message_bytes",
-    "open_input",
-    "open_output",
-    "resolve_backend",
-    "watch_jack_server",
-]
+from musegan_live.ports.base import InputPort, OutputPort, match_port
 
 logger = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("auto", "jack", "alsa")
-DEFAULT_CLIENT_NAME = "musegan-live"
 
 _START_JACK = (
     "start a JACK server, e.g. `jackd -d dummy -r 48000 -p 64 &` (or `-d alsa` with a sound "
@@ -123,7 +93,7 @@ def resolve_backend(backend: str = "auto") -> str:
     problems = []
     for candidate in order:
         try:
-            probe = _new_rtmidi("out", candidate, f"{DEFAULT_CLIENT_NAME}-probe")
+            probe = _new_rtmidi("out", candidate, f"{CLIENT_NAME}-probe")
         except PortError as err:
             problems.append(str(err))
             continue
@@ -139,8 +109,8 @@ def resolve_backend(backend: str = "auto") -> str:
 
 def _foreign_ports(midi: Any, client_name: str) -> list[tuple[int, str]]:
     """(rtmidi index, name) of ports that do not belong to this program's own clients (named
-    ``client_name`` or starting with ``DEFAULT_CLIENT_NAME``), so it never connects to itself."""
-    own = (client_name.casefold(), DEFAULT_CLIENT_NAME.casefold())
+    ``client_name`` or starting with ``CLIENT_NAME``), so it never connects to itself."""
+    own = (client_name.casefold(), CLIENT_NAME.casefold())
     return [
         (index, name)
         for index, name in enumerate(midi.get_ports())
@@ -262,7 +232,7 @@ def open_input(
     name: str | None,
     *,
     backend: str = "auto",
-    client_name: str = DEFAULT_CLIENT_NAME,
+    client_name: str = CLIENT_NAME,
     message_queue: queue.SimpleQueue[Any] | None = None,
 ) -> InputPort:
     """Open a MIDI input named like ``name`` (None: a virtual port called "in")."""
@@ -274,7 +244,7 @@ def open_output(
     name: str | None,
     *,
     backend: str = "auto",
-    client_name: str = DEFAULT_CLIENT_NAME,
+    client_name: str = CLIENT_NAME,
     own_port_name: str = "out",
 ) -> OutputPort:
     """Open a MIDI output named like ``name`` (None: a virtual port ``own_port_name``)."""
@@ -296,7 +266,7 @@ def jack_period() -> tuple[int, int]:
         return 64, 48000
     try:
         client = jack.Client(
-            f"{DEFAULT_CLIENT_NAME}-period", no_start_server=True, servername=jack_server_name()
+            f"{CLIENT_NAME}-period", no_start_server=True, servername=jack_server_name()
         )
     except jack.JackError as err:
         raise PortError(_backend_missing_message("jack") + f" ({err})") from err
@@ -311,9 +281,9 @@ def list_ports(backend: str = "auto") -> tuple[str, list[str], list[str]]:
     concrete = resolve_backend(backend)
     lists = []
     for direction in ("in", "out"):
-        midi = _new_rtmidi(direction, concrete, f"{DEFAULT_CLIENT_NAME}-list")
+        midi = _new_rtmidi(direction, concrete, f"{CLIENT_NAME}-list")
         try:
-            lists.append([name for _, name in _foreign_ports(midi, DEFAULT_CLIENT_NAME)])
+            lists.append([name for _, name in _foreign_ports(midi, CLIENT_NAME)])
         finally:
             midi.delete()
     return concrete, lists[0], lists[1]
@@ -375,7 +345,7 @@ class JackServerWatch:
 
 
 def watch_jack_server(
-    on_shutdown: Callable[[str], None], client_name: str = DEFAULT_CLIENT_NAME
+    on_shutdown: Callable[[str], None], client_name: str = CLIENT_NAME
 ) -> JackServerWatch | None:
     """Start a ``JackServerWatch``; None (with a warning) if JACK-Client is missing."""
     try:

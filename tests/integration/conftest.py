@@ -1,4 +1,4 @@
-"""Fixtures for the JACK integration tests (``DESIGN.md`` section 5).
+"""Fixtures for the JACK integration tests (``docs/DESIGN.md``, "Testing with real MIDI").
 
 Locally the tests skip, saying what is missing, when jackd / jack_midi_clock / JACK-Client are
 not installed; in CI (``CI=true``) a missing tool is a failure, so the suite cannot silently

@@ -1,9 +1,10 @@
 """The daemon as a user runs it (``python -m musegan_live.cli --in ... --out ...``) in a real
 JACK graph: jack_midi_clock as clock master, a player client, a frame-exact recording client.
 
-Behaviour checked (``DESIGN.md`` sections 2 and 5): four tracks on their channels, every note-on
-ended, onsets on clock step boundaries, silence (only note-offs / CC123 / CC64) after Stop,
-re-sync after Stop -> Start and after a Song Position jump, all notes off on SIGTERM, the
+Behaviour checked (``docs/DESIGN.md``, "Timing" and "Testing with real MIDI"): four tracks on
+their channels, every note-on ended, onsets on clock step boundaries, silence (only note-offs /
+CC123 / CC64) after Stop, re-sync after Stop -> Start and after a Song Position jump, all notes
+off on SIGTERM, the
 ``--record`` file, and the faults: the clock dying mid-bar, a 20 % jittered clock, the JACK
 server killed under the daemon.
 """

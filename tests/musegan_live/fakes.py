@@ -17,7 +17,7 @@ from collections import deque
 
 import numpy as np
 
-from musegan_live.live.engine import Planner, PlanRequest, PlanResult, run_request
+from musegan_live.live.planner import Planner, PlanRequest, PlanResult, run_request
 from musegan_live.representation import (
     DRUM_NOTE_STEPS,
     LOWEST_PITCH,

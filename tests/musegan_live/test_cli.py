@@ -12,7 +12,7 @@ import mido
 import pytest
 
 from musegan_live import cli
-from musegan_live.config.live import OPTIONS
+from musegan_live.config.options import OPTIONS
 from musegan_live.representation import TRACK_NAMES
 from tests.midi_fixtures import Part, write_fixture_midi
 

@@ -8,7 +8,7 @@ the phrases of one batch are densified. Each example of a batch gets
   the live engine asks (most examples: now inside the window's last bar, mostly on a beat
   boundary or a few steps after one, since plans are made there), plus the whole phrase heard
   (offline accompaniment) and a uniform share, so the same model learns full, partial and live
-  knowledge;
+  knowledge (``docs/DESIGN.md``, "The masked-condition model");
 - with probability ``condition_dropout``, a dropped condition: mask all 0 (generation from
   scratch) and ``dropped = True``, which tells the training loop to show the critic an empty
   condition track too (nobody played; see train.py).

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from musegan_live.config.live import OPTIONS, default_config, load_config
+from musegan_live.config.live import default_config, load_config
+from musegan_live.config.options import OPTIONS
 from musegan_live.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -131,7 +132,7 @@ def test_unknown_keys_are_named_with_the_allowed_ones(tmp_path, text, names):
     [
         ("clock:\n  bpm: fast\n", "clock.bpm", "20..300"),
         ("clock:\n  bpm: 1000\n", "clock.bpm", "20..300"),
-        ("backend: midi\n", "backend", "alsa, jack, auto"),
+        ("backend: midi\n", "backend", "auto, jack, alsa"),
         ("replan: bars\n", "replan", "bar, beat, step"),
         ("input:\n  channel: 17\n", "input.channel", "'any' or a channel 1..16"),
         ("input:\n  track: Flute\n", "input.track", "Drums, Piano, Guitar, Bass, Strings"),

@@ -12,10 +12,11 @@ from pathlib import Path
 import mido
 import pytest
 
-from musegan_live.daemon.recording import SECONDS_PER_TICK, SessionRecorder
-from musegan_live.daemon.status_line import StatusLine, StatusSnapshot, bar_beat, format_status
+from musegan_live.daemon.recording import SECONDS_PER_TICK, Recording
+from musegan_live.daemon.status_line import StatusLine, StatusSnapshot, format_status
 from musegan_live.live.sender import OutputSender
-from musegan_live.ports.rtmidi_ports import FakeInputPort, FakeOutputPort
+from musegan_live.representation import bar_beat
+from tests.musegan_live.port_fakes import FakeInputPort, FakeOutputPort
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def test_a_failing_port_is_counted_not_fatal():
 def test_recording_is_a_readable_midi_file_after_every_flush(tmp_path):
     path = tmp_path / "rec" / "session.mid"
     clock = FakeTime(10.0)
-    rec = SessionRecorder(path, start_seconds=10.0, now=clock)
+    rec = Recording(path, start_seconds=10.0, now=clock)
     rec.record(note(60, channel=0), 10.5)
     rec.record(mido.Message("clock"), 10.6)  # realtime: not recorded
     rec.record(note(36, channel=9), 11.0)
@@ -152,7 +153,7 @@ def test_recording_is_a_readable_midi_file_after_every_flush(tmp_path):
 
 
 def test_recording_never_goes_back_in_time(tmp_path):
-    rec = SessionRecorder(tmp_path / "s.mid", start_seconds=0.0)
+    rec = Recording(tmp_path / "s.mid", start_seconds=0.0)
     rec.record(note(60), 1.0)
     rec.record(note(61), 0.999)  # from another thread, a hair earlier
     rec.close()
@@ -164,7 +165,7 @@ def test_recording_path_that_cannot_be_written_says_so(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(Exception, match="--record"):
-        SessionRecorder(blocker / "session.mid")
+        Recording(blocker / "session.mid")
 
 
 # --- status line ------------------------------------------------------------------------------

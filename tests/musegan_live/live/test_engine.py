@@ -8,7 +8,8 @@ import mido
 import numpy as np
 import pytest
 
-from musegan_live.live.engine import Engine, InlinePlanner, PlanRequest, PlanResult, ThreadedPlanner
+from musegan_live.live.engine import Engine
+from musegan_live.live.planner import InlinePlanner, PlanRequest, PlanResult, ThreadedPlanner
 from musegan_live.live.player import Player
 from musegan_live.representation import LOWEST_PITCH, N_BARS, STEPS_PER_BAR, STEPS_PER_BEAT
 from tests.musegan_live.fakes import KICK, ManualPlanner, RuleAccompanist, strings_pitch
@@ -18,13 +19,20 @@ GUITAR, STRINGS = 1, 3  # output columns of RuleAccompanist (Drums, Guitar, Bass
 
 
 def make_engine(planner=None, grid=STEPS_PER_BEAT, seed=0, lookahead=0):
+    """An engine listening to a fresh ``Player``: (engine, model, planner, player)."""
     model = RuleAccompanist()
     planner = planner or InlinePlanner()
+    player = Player()
     engine = Engine(
-        model, planner, grid_steps=grid, rng=np.random.default_rng(seed), lookahead_steps=lookahead
+        model,
+        planner,
+        window=player.window,
+        grid_steps=grid,
+        rng=np.random.default_rng(seed),
+        lookahead_steps=lookahead,
     )
     engine.prepare_opening()
-    return engine, model, planner
+    return engine, model, planner, player
 
 
 def advance(engine, player, steps, decide=True):
@@ -32,7 +40,7 @@ def advance(engine, player, steps, decide=True):
     rows = {}
     for step in steps:
         player.advance(step)
-        engine.on_step(step, step * STEP_SECONDS, STEP_SECONDS, player)
+        engine.on_step(step, step * STEP_SECONDS, STEP_SECONDS)
         if decide:
             rows[step] = engine.decide(step)
     return rows
@@ -51,9 +59,8 @@ def sounding(rows, column, pitch):
 
 
 def test_the_window_ends_with_the_bar_about_to_sound_and_knows_only_what_was_heard():
-    engine, _, planner = make_engine(ManualPlanner())
+    engine, _, planner, player = make_engine(ManualPlanner())
     planner.finish()  # the opening plan
-    player = Player()
     player.start(0)
     engine.start()
     play_chord(player, [60], 4, 8)
@@ -72,8 +79,7 @@ def test_the_window_ends_with_the_bar_about_to_sound_and_knows_only_what_was_hea
 
 
 def test_a_plan_made_on_a_beat_sounds_from_the_next_beat():
-    engine, _, _ = make_engine()
-    player = Player()
+    engine, _, _, player = make_engine()
     player.start(0)
     engine.start()
     rows = advance(engine, player, range(0, 5))
@@ -84,9 +90,8 @@ def test_a_plan_made_on_a_beat_sounds_from_the_next_beat():
 
 
 def test_bar_grid_plans_bar_t_during_bar_t_minus_1():
-    engine, _, planner = make_engine(ManualPlanner(), grid=STEPS_PER_BAR)
+    engine, _, planner, player = make_engine(ManualPlanner(), grid=STEPS_PER_BAR)
     planner.finish()
-    player = Player()
     player.start(0)
     engine.start()
     advance(engine, player, range(0, 3 * STEPS_PER_BAR), decide=False)
@@ -95,8 +100,7 @@ def test_bar_grid_plans_bar_t_during_bar_t_minus_1():
 
 
 def test_z_is_fixed_within_a_phrase_and_new_for_the_next():
-    engine, model, _ = make_engine(seed=3)
-    player = Player()
+    engine, model, _, player = make_engine(seed=3)
     player.start(0)
     engine.start()
     rows = advance(engine, player, range(0, 9 * STEPS_PER_BAR))
@@ -122,8 +126,7 @@ def _targets(n_bars):
 
 def test_the_same_seed_gives_the_same_plans():
     def run(seed):
-        engine, _, _ = make_engine(seed=seed)
-        player = Player()
+        engine, _, _, player = make_engine(seed=seed)
         player.start(0)
         engine.start()
         rows = advance(engine, player, range(0, 5 * STEPS_PER_BAR))
@@ -134,9 +137,8 @@ def test_the_same_seed_gives_the_same_plans():
 
 
 def test_a_late_plan_is_not_used_and_the_previous_plan_plays_on():
-    engine, _, planner = make_engine(ManualPlanner())
+    engine, _, planner, player = make_engine(ManualPlanner())
     planner.finish()  # the opening (bar 1 from nothing) is ready before Start
-    player = Player()
     player.start(0)
     engine.start()
     play_chord(player, [67], 1, until_step=20)
@@ -146,59 +148,58 @@ def test_a_late_plan_is_not_used_and_the_previous_plan_plays_on():
     planner.finish()  # made at 12 (hears the chord), back in time for step 24
     rows.update(advance(engine, player, range(24, 37)))
     # made at 24 (the chord was released at 20: silence) is NOT back when step 36 is decided
-    assert engine.stats.late_plans == 1
+    assert engine.late_plans == 1
     planner.finish()  # the late one arrives now, with the plan made at 36 for bar 2
     rows.update(advance(engine, player, range(37, 60)))
     # the late plan was not used: the plan made at 12 played on to the end of the bar
     assert sounding(rows, GUITAR, 67) == list(range(24, 48))
-    assert engine.stats.late_plans == 1 and engine.stats.plans_made == 4
+    assert engine.late_plans == 1 and engine.plans_made == 4
 
 
 def test_without_any_plan_for_a_bar_the_previous_bar_repeats():
-    engine, _, planner = make_engine(ManualPlanner(), grid=STEPS_PER_BAR)
+    engine, _, planner, player = make_engine(ManualPlanner(), grid=STEPS_PER_BAR)
     planner.finish()
-    player = Player()
     player.start(0)
     engine.start()
     rows = advance(engine, player, range(0, 2 * STEPS_PER_BAR))  # bar 2's plan never comes
     first, second = (np.stack([rows[s] for s in range(b * 48, (b + 1) * 48)]) for b in (0, 1))
     assert first.any() and np.array_equal(first, second)
-    assert engine.stats.late_plans >= 1
+    assert engine.late_plans >= 1
 
 
 def test_decided_steps_never_change():
-    engine, _, planner = make_engine(ManualPlanner())
-    planner.finish()
-    player = Player()
+    """A decided step keeps its notes, even when plans that missed it arrive afterwards (the
+    plans made from step 12 on heard the chord; the steps were decided without it)."""
+    engine, _, planner, player = make_engine(ManualPlanner())
+    planner.finish()  # the opening (nothing heard: no guitar) is ready before Start
     player.start(0)
     engine.start()
-    rows = advance(engine, player, range(0, 30))
-    play_chord(player, [72], 29)
+    play_chord(player, [72], 1)  # held from step 1 on
+    rows = advance(engine, player, range(0, 30))  # no plan comes back in time
+    assert not any(r[72 - LOWEST_PITCH, GUITAR] for r in rows.values())
+    planner.finish()  # the late plans arrive now
     advance(engine, player, range(30, 37), decide=False)
-    planner.finish()
     for step, row in rows.items():
-        assert np.array_equal(engine.decide(step), row)
+        assert np.array_equal(engine.decide(step), row), f"step {step} changed"
 
 
 def test_after_a_jump_music_resumes_within_a_step_or_two():
-    engine, _, _ = make_engine()
-    player = Player()
+    engine, _, _, player = make_engine()
     player.start(0)
     engine.start()
     advance(engine, player, range(0, 40))
     target = 5 * STEPS_PER_BAR + 7  # a DAW loop lands mid-beat
     player.rewind(target, 40)
-    engine.resync(target, 40 * STEP_SECONDS, STEP_SECONDS, player)
+    engine.resync(target, 40 * STEP_SECONDS, STEP_SECONDS)
     rows = advance(engine, player, range(target, target + STEPS_PER_BEAT))
     first_kick = next(s for s, r in sorted(rows.items()) if r.any())
     assert first_kick - target <= 2
 
 
 def test_plans_use_the_configured_threshold():
-    engine, model, _ = make_engine()
+    engine, model, _, player = make_engine()
     engine.threshold = 0.99
     model.probabilities = lambda c, m, z: np.full((1, 4, 48, 84, 4), 0.9, np.float32)
-    player = Player()
     player.start(0)
     engine.start()
     rows = advance(engine, player, range(12, 30))
@@ -291,30 +292,27 @@ class FailingPlanner(ManualPlanner):
 
 
 def test_failed_plans_count_as_late_and_the_music_goes_on():
-    engine, _, _ = make_engine(FailingPlanner())
-    player = Player()
+    engine, _, _, player = make_engine(FailingPlanner())
     player.start(0)
     engine.start()
     rows = advance(engine, player, range(0, 30))
     assert not any(row.any() for row in rows.values())  # silence, no exception
-    assert engine.stats.late_plans >= 3 and engine.stats.plans_made == 0
+    assert engine.late_plans >= 3 and engine.plans_made == 0
 
 
 @pytest.mark.parametrize("grid", [1, 12, 48])
 def test_every_grid_gives_one_plan_per_grid_unit(grid):
-    engine, _, _ = make_engine(grid=grid)
-    player = Player()
+    engine, _, _, player = make_engine(grid=grid)
     player.start(0)
     engine.start()
     advance(engine, player, range(0, 2 * STEPS_PER_BAR))
-    assert engine.stats.plans_made == 1 + 2 * STEPS_PER_BAR // grid
-    assert engine.stats.late_plans == 0
+    assert engine.plans_made == 1 + 2 * STEPS_PER_BAR // grid
+    assert engine.late_plans == 0
 
 
 def test_lost_ticks_that_skip_a_grid_point_still_get_its_plan():
-    engine, _, planner = make_engine(ManualPlanner())
+    engine, _, planner, player = make_engine(ManualPlanner())
     planner.finish()
-    player = Player()
     player.start(0)
     engine.start()
     advance(engine, player, [*range(0, 11), *range(14, 20)], decide=False)  # 11..13 lost

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.config.live import load_config
-from musegan_live.live.engine import InlinePlanner
 from musegan_live.live.ledger import NoteLedger
+from musegan_live.live.planner import InlinePlanner
 from musegan_live.live.session import Session
 from tests.musegan_live.fakes import (
     DelayedPlanner,
@@ -23,8 +23,8 @@ def test_a_note_on_for_an_open_note_ends_it_first():
     ledger = NoteLedger()
     first = ledger.note_on(0, 1, 60, 100)
     again = ledger.note_on(0, 1, 60, 90)
-    assert [m.type for _, m in first] == ["note_on"]
-    assert [(m.type, m.note) for _, m in again] == [("note_off", 60), ("note_on", 60)]
+    assert [m.type for _, m, *_ in first] == ["note_on"]
+    assert [(m.type, m.note) for _, m, *_ in again] == [("note_off", 60), ("note_on", 60)]
     assert ledger.open_notes == {(0, 1, 60)}
 
 
@@ -32,7 +32,7 @@ def test_note_offs_only_for_open_notes_and_velocity_zero_is_an_off():
     ledger = NoteLedger()
     assert ledger.note_off(0, 1, 60) == []
     ledger.note_on(1, 3, 40, 80)
-    assert [m.type for _, m in ledger.note_on(1, 3, 40, 0)] == ["note_off"]
+    assert [m.type for _, m, *_ in ledger.note_on(1, 3, 40, 0)] == ["note_off"]
     assert not ledger.is_open(1, 3, 40)
 
 
@@ -43,9 +43,9 @@ def test_all_off_ends_notes_first_then_resets_every_channel_used():
     ledger.note_on(0, 1, 60, 100)
     ledger.through(1, mido.Message("pitchwheel", channel=4, pitch=100))
     out = ledger.all_off()
-    kinds = [(port, m.type, getattr(m, "control", None)) for port, m in out]
+    kinds = [(port, m.type, getattr(m, "control", None)) for port, m, *_ in out]
     assert kinds[:2] == [(0, "note_off", None), (0, "note_off", None)]
-    controls = {(port, m.channel, m.control, m.value) for port, m in out[2:]}
+    controls = {(port, m.channel, m.control, m.value) for port, m, *_ in out[2:]}
     assert controls == {
         (port, channel, control, 0)
         for port, channel in [(0, 1), (0, 9), (1, 4), (2, 5)]
@@ -82,10 +82,10 @@ def test_ledger_matches_what_a_synth_hears(ops):
             out = ledger.through(port, mido.Message("note_off", channel=channel, note=pitch))
         else:
             out = ledger.all_off()
-        for p, message in out:
+        for p, message, *_ in out:
             synth.apply(p, message)
         assert synth.sounding == set(ledger.open_notes)
-    for p, message in ledger.all_off():
+    for p, message, *_ in ledger.all_off():
         synth.apply(p, message)
     assert synth.sounding == set()
     assert synth.double_note_ons == 0 and synth.orphan_note_offs == 0

@@ -26,7 +26,7 @@ def row(*pitches: int) -> np.ndarray:
 
 
 def events(result):
-    return [(m.type, m.note) for _, m in result.messages]
+    return [(m.type, m.note) for _, m, *_ in result.messages]
 
 
 def test_pitched_notes_start_and_stop_with_the_plan():
@@ -78,9 +78,9 @@ def test_channels_programs_and_velocities_follow_the_config():
     bass = slots[2]
     assert bass.channel == 6 and bass.velocity == 55
     result = scheduler.step_messages(bass, 0, row(40), bass.velocity)
-    ((port, message),) = result.messages
+    ((port, message, *_),) = result.messages
     assert (port, message.channel, message.velocity) == (0, 6, 55)
-    programs = {(m.channel, m.program) for _, m in scheduler.program_changes()}
+    programs = {(m.channel, m.program) for _, m, *_ in scheduler.program_changes()}
     assert programs == {(9, 0), (1, 25), (6, 33)}  # strings: program null -> none sent
 
 
@@ -88,7 +88,7 @@ def test_per_track_ports():
     scheduler, slots, _ = make({"output.ports": "per_track"})
     assert [slot.port_index for slot in slots] == [0, 1, 2, 3]
     result = scheduler.step_messages(slots[3], 0, row(70), 80)
-    assert [port for port, _ in result.messages] == [3]
+    assert [port for port, *_ in result.messages] == [3]
 
 
 def test_late_steps_send_note_offs_but_drop_note_ons():

@@ -11,7 +11,7 @@ import pytest
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.config.live import load_config
 from musegan_live.errors import ConfigError
-from musegan_live.live.engine import InlinePlanner, ThreadedPlanner
+from musegan_live.live.planner import InlinePlanner, ThreadedPlanner
 from musegan_live.live.session import Session
 from musegan_live.representation import (
     GUITAR,
@@ -21,6 +21,7 @@ from musegan_live.representation import (
     STEPS_PER_BEAT,
     TICKS_PER_BAR,
     TICKS_PER_BEAT,
+    bar_beat,
 )
 from tests.musegan_live.fakes import KICK, DelayedPlanner, Receiver, RuleAccompanist
 
@@ -32,7 +33,7 @@ STEP = 2 * SPT
 class Rig:
     """A session on a simulated clock that keeps everything it sent."""
 
-    def __init__(self, overrides=None, planner=None, model=None, now=None, keep_song=True):
+    def __init__(self, overrides=None, planner=None, model=None, now=None, keep_take=True):
         self.config = load_config(None, {"seed": "5", **(overrides or {})})
         self.model = model or RuleAccompanist()
         self.session = Session(
@@ -40,7 +41,7 @@ class Rig:
             self.model,
             planner=planner or InlinePlanner(),
             now=now,
-            keep_song=keep_song,
+            keep_take=keep_take,
         )
         self.out = list(self.session.start_messages())
         self.position = 0
@@ -105,7 +106,7 @@ def test_the_first_downbeat_sounds_at_its_tick_with_a_fresh_phrase():
     sent = rig.ticks(1)
     kicks = note_ons(sent, channel=9, note=KICK)
     assert len(kicks) == 1 and kicks[0].due_seconds == 0.0
-    assert rig.session.stats.position == "1:1"
+    assert bar_beat(rig.session.stats.position_ticks) == "1:1"
 
 
 def test_player_notes_map_to_steps_through_the_tick_times():
@@ -211,7 +212,7 @@ def test_a_jump_panics_and_music_resumes_within_a_beat():
     # the strings (a held note) sound again from the very first tick after the jump
     (strings,) = note_ons(sent, channel=3)
     assert strings.due_seconds == pytest.approx(jumped_at)
-    assert rig.session.stats.position == "5:3"
+    assert bar_beat(rig.session.stats.position_ticks) == "5:3"
 
 
 def test_continue_from_elsewhere_resyncs_at_once():
@@ -268,7 +269,7 @@ def test_steps_produced_late_lose_their_note_ons_but_not_their_note_offs():
     sent = rig.ticks(TICKS_PER_BEAT + 4)
     assert not note_ons(sent)
     assert note_offs(sent, channel=9)  # the kick from step 0 still ends
-    assert rig.session.stats.dropped_note_ons >= 1
+    assert rig.session.stats.late_messages >= 1
     lag[0] = 0.0
     assert note_ons(rig.ticks(TICKS_PER_BEAT), channel=9)
 
@@ -288,7 +289,7 @@ def test_stats_report_position_and_tempo():
     rig.start()
     rig.ticks(TICKS_PER_BAR + 2 * TICKS_PER_BEAT + 5)
     stats = rig.session.stats
-    assert stats.position == "2:3" and stats.bar == 2 and stats.beat == 3
+    assert bar_beat(stats.position_ticks) == "2:3"
     assert stats.bpm == pytest.approx(90.0)
     assert stats.plans_made == 1 + 7  # the opening + one per beat started (steps 0..72)
     assert stats.last_inference_ms is not None
@@ -324,7 +325,7 @@ def test_recording_holds_what_was_sent():
     rig.ticks(2 * TICKS_PER_BAR - 2)
     rig.play(mido.Message("note_off", note=64))
     rig.event("stop")
-    roll, velocity = rig.session.recording()
+    roll, velocity = rig.session.take_roll()
     assert roll.shape == (2 * STEPS_PER_BAR, 84, 5)
     guitar = np.flatnonzero(roll[:, 64 - LOWEST_PITCH, GUITAR]).tolist()
     on = note_ons(rig.out, channel=1, note=64)[0].due_seconds

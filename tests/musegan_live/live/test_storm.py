@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.config.live import load_config
-from musegan_live.live.engine import InlinePlanner
+from musegan_live.live.planner import InlinePlanner
 from musegan_live.live.session import Session
 from tests.musegan_live.fakes import DelayedPlanner, DenseAccompanist, Receiver
 

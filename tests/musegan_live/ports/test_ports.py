@@ -11,15 +11,8 @@ import pytest
 
 from musegan_live.errors import PortError
 from musegan_live.ports import rtmidi_ports as ports
-from musegan_live.ports.rtmidi_ports import (
-    FakeInputPort,
-    FakeOutputPort,
-    InputPort,
-    OutputPort,
-    ReceivedMidi,
-    match_port,
-    message_bytes,
-)
+from musegan_live.ports.base import InputPort, OutputPort, ReceivedMidi, match_port, message_bytes
+from tests.musegan_live.port_fakes import FakeInputPort, FakeOutputPort
 
 
 @pytest.mark.parametrize(
