@@ -247,7 +247,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
         while step < cfg.train.steps:
             # --- critic: n_critic updates on fresh batches. G's output is produced without a
             # graph (only D learns here); the real condition goes next to it.
-            for _ in range(cfg.train.n_critic):
+            # During the first train.recon_only_steps, E+G learn from the reconstruction term
+            # alone and the critic waits: such steps cost a fifth of a full one on a CPU, and
+            # what to play along with (harmony, the heard past) is learned there; the critic then
+            # teaches what real parts sound like (crisp notes instead of a blur of probabilities).
+            adversarial = step >= cfg.train.recon_only_steps
+            for _ in range(cfg.train.n_critic if adversarial else 0):
                 real, condition, known_mask = to_device(
                     sampler.sample(batch_size, data_rng), condition_track, device)
                 z = torch.randn(batch_size, cfg.model.latent_dim, device=device)
@@ -271,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
             raw_critic.requires_grad_(False)
             with autocast():
                 tracks = net(z, condition, known_mask).float()
-                fake = raw_net.full_phrase(condition, tracks)
-                g_loss = generator_loss(raw_critic, fake)
+                g_loss = (generator_loss(raw_critic, raw_net.full_phrase(condition, tracks))
+                          if adversarial else torch.zeros((), device=device))
                 if cfg.train.recon_weight > 0:
                     keep = torch.from_numpy(~batch.dropped).to(device)
                     g_loss = g_loss + cfg.train.recon_weight * reconstruction_loss(
@@ -289,8 +294,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
 
             # --- bookkeeping (rank 0 logs, samples and saves) ---------------------------------
             if loss_log is not None:
-                loss_log.add(d.total.item(), g_loss.item(), d.wasserstein.item(),
-                             d.gradient_penalty.item())
+                if adversarial:
+                    loss_log.add(d.total.item(), g_loss.item(), d.wasserstein.item(),
+                                 d.gradient_penalty.item())
+                else:  # no critic yet: its columns stay 0
+                    loss_log.add(0.0, g_loss.item(), 0.0, 0.0)
             if progress is not None:
                 progress.update(1)
             if main_process and step % cfg.log.log_every == 0:

@@ -120,6 +120,9 @@ class TrainConfig:
     #: weight of the reconstruction term (binary cross-entropy of G's probabilities against the
     #: real accompaniment of conditioned examples, pix2pix-style) next to the adversarial loss
     recon_weight: float = 0.0
+    #: the first generator steps learn from the reconstruction term alone (no critic): cheap
+    #: steps that learn harmony and the heard past before the adversarial phase
+    recon_only_steps: int = 0
 
 
 @dataclass
@@ -259,6 +262,8 @@ def _validate(cfg: Config) -> None:
     need(t.gp_lambda >= 0 and t.drift_epsilon >= 0, "train.gp_lambda/drift_epsilon", "must be >= 0")
     need(t.cpu_threads >= 0, "train.cpu_threads", "must be >= 0")
     need(t.recon_weight >= 0, "train.recon_weight", "must be >= 0 (0 = adversarial loss only)")
+    need(t.recon_only_steps == 0 or (t.recon_weight > 0 and t.recon_only_steps < t.steps),
+         "train.recon_only_steps", "needs train.recon_weight > 0 and must be < train.steps")
     need(0.0 <= t.ema_decay < 1.0, "train.ema_decay", "must be in [0, 1) (0 = no average)")
     for key in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
         need(getattr(lg, key) >= 1, f"log.{key}", "must be >= 1")
