@@ -2,7 +2,7 @@
 
     musegan-live --in Keyboard --out DAW [options]     run the live daemon
     musegan-live ports [--backend jack]                list MIDI ports
-    musegan-live accompany song.mid -o out.mid [--png out.png] [--seed N]
+    musegan-live accompany song.mid -o out.mid [--png out.png] [--seed N] [--as-live]
     musegan-live generate -n 8 -o out/ [--seed N]
     musegan-live interpolate -o out/ [--rows 4 --cols 4 --corners 2 --mode slerp]
 
@@ -81,11 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     ports.set_defaults(command="ports")
 
     acc = commands.add_parser(
-        "accompany", parents=[options], help="accompany a MIDI file as the daemon would"
+        "accompany", parents=[options],
+        help="accompany a MIDI file (each phrase hears its whole part; --as-live: as the daemon)",
     )
     acc.add_argument("song", type=Path, help="MIDI file with the condition track (Piano)")
     acc.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write")
     acc.add_argument("--png", type=Path, help="also draw the result into this PNG")
+    acc.add_argument("--as-live", action="store_true",
+                     help="play the file through the daemon's engine on a simulated clock: "
+                     "each step hears only what came before it")
 
     gen = commands.add_parser("generate", parents=[options], help="generate phrases from nothing")
     gen.add_argument("-n", type=int, default=8, help="number of phrases (default 8)")
@@ -150,7 +154,8 @@ def _run(args: argparse.Namespace, config: LiveConfig) -> int:
 
     seed = config.seed if config.seed is not None else 0
     if command == "accompany":
-        result = offline.accompany(args.song, args.output, png=args.png, seed=seed, config=config)
+        result = offline.accompany(args.song, args.output, png=args.png, seed=seed, config=config,
+                                   as_live=args.as_live)
         notes = ", ".join(f"{name} {count}" for name, count in result.notes.items())
         print(
             f"wrote {result.out_mid} ({result.n_bars} bars at {result.tempo_bpm:.1f} BPM; "

@@ -300,6 +300,32 @@ def harmony_ratio(generated: np.ndarray, condition: np.ndarray) -> float:
     return float(_ratio(numerator, denominator))
 
 
+def chord_shares(
+    generated: np.ndarray, bar_chords: Sequence[Sequence[int]], first_bar: int = 1
+) -> tuple[float, float]:
+    """How closely an accompaniment follows a chord per bar, and how much it lags one bar.
+
+    ``generated`` ``bool[n_steps, 84]`` or ``[n_steps, 84, T]`` (pitched tracks; merged),
+    ``bar_chords[b]`` the pitch classes (0 = C) the player holds in bar ``b``. Over the
+    note-steps of bars ``first_bar ..``: the share whose pitch class is in the same bar's chord,
+    and the share in the previous bar's chord. NaN when there is no note-step.
+    """
+    roll = np.asarray(generated, bool)
+    if roll.ndim == 3:
+        roll = roll.any(axis=2)
+    n_bars = min(len(bar_chords), roll.shape[0] // STEPS_PER_BAR)
+    current = previous = total = 0
+    for bar in range(max(first_bar, 1), n_bars):
+        steps, pitches = np.nonzero(roll[bar * STEPS_PER_BAR : (bar + 1) * STEPS_PER_BAR])
+        classes = (pitches + LOWEST_PITCH) % 12
+        total += classes.size
+        current += int(np.isin(classes, list(bar_chords[bar])).sum())
+        previous += int(np.isin(classes, list(bar_chords[bar - 1])).sum())
+    if total == 0:
+        return float("nan"), float("nan")
+    return current / total, previous / total
+
+
 # --- everything at once ---------------------------------------------------------------------
 _PER_TRACK_FUNCTIONS = {
     "empty_bar_rate": empty_bar_rate,

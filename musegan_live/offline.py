@@ -1,9 +1,11 @@
 """Offline jobs: accompany a MIDI file, generate from nothing, interpolate between latents.
 
-:func:`accompany` drives the very same :class:`~musegan_live.live.session.Session` as the daemon, on
-a simulated clock: ticks at the file's tempo, the file's condition-track notes fed as the player's
-messages at their times, inference inline (:class:`InlinePlanner`), so the result is what a live
-listener would have heard, and the same for the same seed. :func:`generate` and
+:func:`accompany` works in MuseGAN's setting by default: each 4-bar phrase of the file is
+accompanied with its whole condition known (the best a file can get). With ``as_live`` it drives
+the very same :class:`~musegan_live.live.session.Session` as the daemon instead, on a simulated
+clock: ticks at the file's tempo, the file's condition-track notes fed as the player's messages at
+their times, inference inline (:class:`InlinePlanner`), so the result is what a live listener
+would have heard. Both are the same for the same seed. :func:`generate` and
 :func:`interpolate` call the model directly with an empty condition (nothing heard) and write
 what MuseGAN users expect: all phrases as ``.npy`` and a ``.png`` grid, each phrase as a
 pypianoroll ``.npz`` and a ``.mid``.
@@ -28,6 +30,7 @@ from musegan_live.files.midi_read import read_midi
 from musegan_live.files.midi_write import write_midi
 from musegan_live.files.roll_files import save_npy, save_png, save_pypianoroll_npz
 from musegan_live.live.planner import InlinePlanner
+from musegan_live.live.scheduler import FOLLOW_DEFAULT_VELOCITY
 from musegan_live.live.session import Outgoing, Session
 from musegan_live.representation import (
     DRUMS,
@@ -58,7 +61,7 @@ class AccompanyResult:
     n_bars: int
     tempo_bpm: float
     notes: dict[str, int]
-    late_plans: int
+    late_plans: int  # as live only (0 otherwise)
 
 
 def _given_or_loaded(
@@ -91,10 +94,12 @@ def accompany(
     seed: int = 0,
     config: LiveConfig | None = None,
     accompanist: Any = None,
+    as_live: bool = False,
 ) -> AccompanyResult:
-    """Accompany the condition track of ``midi_path`` as the live daemon would, write
-    ``out_mid`` (the file's condition track + the four generated tracks) and optionally a
-    ``png`` picture. ``accompanist`` reuses a loaded model (else ``model_dir`` is loaded).
+    """Accompany the condition track of ``midi_path``, write ``out_mid`` (the file's condition
+    track + the four generated tracks) and optionally a ``png`` picture. By default every phrase
+    hears its whole condition; ``as_live`` plays the file through the live session instead (see
+    the module docstring). ``accompanist`` reuses a loaded model (else ``model_dir`` is loaded).
     Deterministic for a given ``seed``."""
     config = offline_config(config or default_config())
     accompanist = _given_or_loaded(accompanist, config, model_dir)
@@ -109,17 +114,24 @@ def accompany(
             "'musegan-live generate' for accompaniment from nothing",
             reason="no_usable_tracks",
         )
-    session = Session(config, accompanist, planner=InlinePlanner(), seed=seed, keep_take=True)
-    play_song(
-        session,
-        song.roll[:, :, condition],
-        song.velocity[:, :, condition],
-        song.tempo_bpm,
-        drums=condition == DRUMS,
-    )
-    roll, velocity = session.take_roll()
     n_steps = song.roll.shape[0]
-    roll, velocity = _fit(roll, n_steps), _fit(velocity, n_steps)
+    late_plans = 0
+    if as_live:
+        session = Session(config, accompanist, planner=InlinePlanner(), seed=seed, keep_take=True)
+        play_song(
+            session,
+            song.roll[:, :, condition],
+            song.velocity[:, :, condition],
+            song.tempo_bpm,
+            drums=condition == DRUMS,
+        )
+        roll, velocity = session.take_roll()
+        roll, velocity = _fit(roll, n_steps), _fit(velocity, n_steps)
+        late_plans = session.stats.late_plans
+    else:
+        roll, velocity = _accompany_whole(
+            accompanist, song.roll[:, :, condition], song.velocity[:, :, condition], config, seed
+        )
     roll[:, :, condition] = song.roll[:, :, condition]
     velocity[:, :, condition] = song.velocity[:, :, condition]
     programs = [p if (p := config.tracks[t].program) is not None else 0 for t in range(N_TRACKS)]
@@ -133,10 +145,41 @@ def accompany(
         n_bars=n_steps // STEPS_PER_BAR,
         tempo_bpm=song.tempo_bpm,
         notes={TRACK_NAMES[t]: int(onsets[:, :, t].sum()) for t in range(N_TRACKS)},
-        late_plans=session.stats.late_plans,
+        late_plans=late_plans,
     )
     logger.debug("accompanied %s: %d bars, notes %s", midi_path, result.n_bars, result.notes)
     return result
+
+
+def _accompany_whole(
+    accompanist: Any, condition: np.ndarray, velocity: np.ndarray, config: LiveConfig, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """MuseGAN's setting: each 4-bar phrase of ``condition`` ``bool[n_steps, 84]`` accompanied
+    with all of it heard (the last phrase padded with silence), one ``z`` per phrase.
+
+    Returns the song roll ``bool[n_steps, 84, 5]`` (the condition track left empty) and its
+    velocities: a track's fixed velocity, or for "follow" the median of the player's note-ons.
+    """
+    n_steps = condition.shape[0]
+    phrase_steps = N_BARS * STEPS_PER_BAR
+    n_phrases = -(-n_steps // phrase_steps)
+    padded = _fit(condition, n_phrases * phrase_steps)
+    phrases = padded.reshape(n_phrases, N_BARS, STEPS_PER_BAR, N_PITCHES).astype(np.float32)
+    z = accompanist.sample_z(np.random.default_rng(seed), n_phrases).astype(np.float32)
+    known = np.ones((n_phrases, N_BARS, STEPS_PER_BAR), np.float32)
+    tracks = np.concatenate([
+        np.asarray(accompanist.accompany(phrases[i : i + BATCH], known[i : i + BATCH],
+                                         z[i : i + BATCH], threshold=config.threshold), bool)
+        for i in range(0, n_phrases, BATCH)
+    ])  # [n_phrases, 4, 48, 84, 4]
+    generated = tracks.reshape(n_phrases * phrase_steps, N_PITCHES, -1)[:n_steps]
+    roll = np.zeros((n_steps, N_PITCHES, N_TRACKS), bool)
+    roll[:, :, list(accompanist.output_tracks)] = generated
+    played = velocity[velocity > 0]
+    follow = int(np.median(played)) if played.size else FOLLOW_DEFAULT_VELOCITY
+    levels = np.array([follow if config.tracks[t].follows_player else int(config.tracks[t].velocity)
+                       for t in range(N_TRACKS)], np.uint8)
+    return roll, (roll * levels).astype(np.uint8)
 
 
 def play_song(

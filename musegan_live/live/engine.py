@@ -1,20 +1,22 @@
-"""Re-planning the accompaniment on a grid, with a fixed latent per phrase (``docs/DESIGN.md``,
-"The masked-condition model").
+"""Re-planning the accompaniment as the player plays, with a fixed latent per phrase
+(``docs/DESIGN.md``, "The masked-condition model").
 
-At every grid point ``g`` (a multiple of ``grid_steps``: 48 = bar, 12 = beat, 1 = step) the engine
-asks for a *plan*: the model's accompaniment of the 4-bar window whose last bar is the bar about
-to sound, given everything the player has played so far (``known_mask`` = steps heard). The plan
-made at ``g`` applies from ``g + grid_steps``; its deadline is the moment the scheduler must decide
-that step. So the first plan for bar ``t`` is made during the last grid unit of bar ``t - 1``, and
-later ones refine bar ``t`` while it plays. ``z`` stays fixed while the phrase index
-(``bar // 4``) of the bar about to sound stays the same.
+At a step boundary ``s`` the engine asks for a *plan* when what the player has played changed
+since the last request, and at least at every grid point (a multiple of ``grid_steps``: 48 = bar,
+12 = beat, 1 = step). A plan is the model's accompaniment of the 4-bar window whose last bar holds
+the first step not decided yet, given everything heard before ``s`` (``known_mask``), so the plan
+for a bar uses the bars before it and whatever of the bar itself has been heard. A plan applies
+from the first step that is decided after it is back: with inference off the timing path that is
+usually the next step, so the accompaniment reacts to a chord within a step, not one grid unit
+later. ``z`` stays fixed while the phrase index (``bar // 4``) of the planned bar stays the same.
 
 Inference runs off the timing path in a :class:`~musegan_live.live.planner.Planner`:
 ``ThreadedPlanner`` (one worker thread, latest request wins) for the daemon, ``InlinePlanner``
-(synchronous, deterministic) for offline jobs and tests. A plan that is not back when its first
-step is decided is not used late: the previous plan of that bar plays on, or else the previous
-bar's steps are repeated; the miss is counted. Every decided step is remembered, so a step, once
-decided, never changes.
+(synchronous, deterministic) for offline jobs and tests. Until a plan is back, the newest plan
+already back for that bar plays on, or else the previous bar's steps are repeated; a plan still
+not back when the step after its first step is decided is counted late (it still applies to the
+steps decided after it arrives, if no newer plan did). Every decided step is remembered, so a step,
+once decided, never changes. Start waits (briefly) for the opening plan so bar 1 is not silent.
 
 Units: steps (12 per beat, absolute from the song start), seconds on the monotonic clock.
 """
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 SAFETY_MARGIN_SECONDS = 0.002
 #: A catch-up plan after a jump asks for this multiple of the slowest recent inference.
 CATCH_UP_FACTOR = 1.5
+#: Start waits at most this long for the opening plan (normally back long before), seconds.
+OPENING_WAIT_SECONDS = 0.25
 
 
 #: ``window(first_step, n_steps, now_step)`` -> the condition roll ``bool[n_steps, 84]`` of steps
@@ -62,12 +66,15 @@ class Engine:
 
     ``accompanist``: an ``Accompanist`` (or anything with its ``sample_z`` / ``accompany`` /
     ``output_tracks`` / ``latent_dim``). ``window``: what the player has played (see
-    :data:`WindowFn`); the engine asks it when it makes a request. ``grid_steps``: re-plan
-    interval. ``lookahead_steps``: how many steps before a step's boundary it is decided (1 when
-    a track is sent early).
+    :data:`WindowFn`); the engine asks it when it makes a request. ``heard_changes(now_step)``:
+    a count that moves whenever what a plan made at ``now_step`` would hear changed
+    (``Player.heard_changes``; None = plan on the grid only). ``grid_steps``: the longest
+    interval between plans. ``lookahead_steps``: how many steps before a step's boundary it is
+    decided (1 when a track is sent early).
 
-    Counters: ``plans_made`` (results back in time and used), ``late_plans`` (missed the step
-    they were due for, or failed), ``requests`` (submitted), ``last_inference_ms``.
+    Counters: ``plans_made`` (results back and used), ``late_plans`` (not back when the step
+    after their first step was decided, expired, or failed; a plan replaced by a newer request
+    before it ran is not late), ``requests`` (submitted), ``last_inference_ms``.
     """
 
     def __init__(
@@ -76,6 +83,7 @@ class Engine:
         planner: Planner,
         *,
         window: WindowFn,
+        heard_changes: Callable[[int], int] | None = None,
         grid_steps: int,
         rng: np.random.Generator,
         lookahead_steps: int = 0,
@@ -86,6 +94,8 @@ class Engine:
         self.accompanist = accompanist
         self.planner = planner
         self.window = window
+        self.heard_changes = heard_changes
+        self._changes_planned: int | None = None  # heard_changes() at the last request
         self.grid_steps = grid_steps
         self.lookahead_steps = lookahead_steps
         self.threshold = threshold
@@ -96,6 +106,7 @@ class Engine:
         self._decided: dict[int, np.ndarray] = {}  # step -> bool[84, n_outputs]
         self._outstanding: dict[int, PlanRequest] = {}  # may still be used
         self._in_flight: set[int] = set()  # submitted, result not back yet
+        self._counted_late: set[int] = set()  # outstanding requests already counted late
         self._phrase: int | None = None
         self._z: np.ndarray | None = None
         self._opening: PlanRequest | None = None
@@ -124,7 +135,7 @@ class Engine:
         self._reset_timeline()
         if self._opening is None:
             self.prepare_opening()
-        self._poll()
+        self.wait_for_opening(OPENING_WAIT_SECONDS)  # bar 1 must not start silent
         opening, self._opening = self._opening, None
         assert opening is not None
         self._phrase, self._z = 0, opening.z
@@ -167,12 +178,14 @@ class Engine:
         self._plans.clear()
         self._decided.clear()
         self._outstanding.clear()
+        self._counted_late.clear()
         self._last_step = None
         self._resyncing = False
 
     # --- the clock ------------------------------------------------------------------------
     def on_step(self, step: int, now_seconds: float, seconds_per_step: float) -> None:
-        """The clock reached the boundary of ``step`` at ``now_seconds``: request plans."""
+        """The clock reached the boundary of ``step`` at ``now_seconds``: request a plan when
+        the player's part changed or a grid point was reached."""
         self._poll()
         previous, self._last_step = self._last_step, step
         timing = _Timing(step, now_seconds, seconds_per_step, now_seconds)
@@ -183,18 +196,17 @@ class Engine:
             on_grid = step % self.grid_steps == 0
         else:  # lost ticks may skip a grid point: plan at the first step after it
             on_grid = step // self.grid_steps > previous // self.grid_steps
-        if not on_grid:
+        changed = (self.heard_changes is not None
+                   and self.heard_changes(step) != self._changes_planned)
+        if not (on_grid or changed):
             return
-        grid_point = step - step % self.grid_steps
-        # while re-syncing, a catch-up plan on its way that comes sooner makes this one moot
-        soon = [
-            r.applies_from_step
-            for r in self._outstanding.values()
-            if r.applies_from_step >= step + self.lookahead_steps
-        ]
-        applies_from = grid_point + self.grid_steps
-        if not (self._resyncing and soon and min(soon) <= applies_from):
-            self._submit(timing, applies_from)
+        applies_from = step + self.lookahead_steps  # the first step not decided yet
+        # while re-syncing, a catch-up plan on its way for the same step makes this one moot
+        if self._resyncing and any(
+            r.applies_from_step == applies_from for r in self._outstanding.values()
+        ):
+            return
+        self._submit(timing, applies_from)
 
     def _catch_up(self, timing: _Timing) -> None:
         """After a jump: a plan for the first step the model can make in time, judged from
@@ -205,18 +217,22 @@ class Engine:
         self._submit(timing, timing.step + lead + self.lookahead_steps)
 
     def _submit(self, timing: _Timing, applies_from: int) -> None:
-        """Ask for the plan of the bar holding step ``applies_from``, to apply from there."""
+        """Ask for the plan of the bar holding step ``applies_from``, to apply from the first
+        step decided after it is back (and not before ``applies_from``)."""
         target_bar = applies_from // STEPS_PER_BAR
         phrase = target_bar // N_BARS
         if phrase != self._phrase or self._z is None:
             self._phrase = phrase
             self._z = self.accompanist.sample_z(self._rng).astype(np.float32)
-        decide_at = applies_from - self.lookahead_steps
+        # useful until the last step of its bar is decided
+        last_decided_at = (target_bar + 1) * STEPS_PER_BAR - 1 - self.lookahead_steps
         deadline = (
             timing.tick_seconds
-            + (decide_at - timing.step) * timing.seconds_per_step
+            + (last_decided_at - timing.step) * timing.seconds_per_step
             - SAFETY_MARGIN_SECONDS
         )
+        if self.heard_changes is not None:
+            self._changes_planned = self.heard_changes(timing.step)
         first = (target_bar - N_BARS + 1) * STEPS_PER_BAR
         heard = self.window(first, N_BARS * STEPS_PER_BAR, timing.step)
         request = self._make_request(heard, target_bar, applies_from, self._z, deadline)
@@ -267,10 +283,14 @@ class Engine:
             if result.request is self._opening:
                 self._opening_result = result
                 continue
-            if self._outstanding.pop(result.request.request_id, None) is None:
-                continue  # already counted late, or from a timeline that was abandoned
+            request_id = result.request.request_id
+            if self._outstanding.pop(request_id, None) is None:
+                continue  # from a timeline that was abandoned, or its bar is over
+            counted = request_id in self._counted_late
+            self._counted_late.discard(request_id)
             if result.error is not None or result.bar_tracks is None:
-                self.late_plans += 1
+                if result.error != "superseded" and not counted:  # replaced is not late
+                    self.late_plans += 1
                 continue
             self._accept(result)
 
@@ -291,12 +311,17 @@ class Engine:
         if row is not None:
             return row
         self._poll()
-        for request_id, request in list(self._outstanding.items()):
-            if request.applies_from_step <= step:
-                self.late_plans += 1
-                del self._outstanding[request_id]
-                logger.debug("plan for step %d missed its deadline", request.applies_from_step)
         bar, offset = divmod(step, STEPS_PER_BAR)
+        for request_id, request in list(self._outstanding.items()):
+            if request.target_bar < bar:  # its bar is over: it can no longer be used
+                del self._outstanding[request_id]
+                if request_id not in self._counted_late:
+                    self.late_plans += 1
+                self._counted_late.discard(request_id)
+            elif request.applies_from_step < step and request_id not in self._counted_late:
+                self._counted_late.add(request_id)  # more than a step late; applies once back
+                self.late_plans += 1
+                logger.debug("plan for step %d is late", request.applies_from_step)
         usable = [p for p in self._plans.get(bar, ()) if p[0] <= step]
         if usable:  # the plan made last (it heard the most) among those in effect
             row = max(usable, key=lambda p: p[1])[2][offset]

@@ -68,6 +68,8 @@ class Player:
         self._sustained: dict[int, tuple[int | None, int]] = {}
         self._pedal_down = False
         self._recent_velocities: deque[int] = deque(maxlen=DYNAMICS_NOTES)
+        self._changes_heard = 0  # changes to the part whose step the clock has passed
+        self._changes_ahead: list[int] = []  # steps of changes the clock has not passed yet
 
     # --- messages -------------------------------------------------------------------------
     def handle(self, message: mido.Message, step_position: float | None) -> bool:
@@ -94,7 +96,21 @@ class Player:
             self._sustained.clear()
         else:
             return False
+        if at is None:
+            self._changes_heard += 1
+        else:
+            self._changes_ahead.append(at)
         return True
+
+    def heard_changes(self, now_step: int) -> int:
+        """How many changes to the part (notes, pedal) fall on steps before ``now_step``: when
+        this number moves, what a plan made now would hear has changed (the engine re-plans)."""
+        if self._changes_ahead:
+            passed = [s for s in self._changes_ahead if s < now_step]
+            if passed:
+                self._changes_heard += len(passed)
+                self._changes_ahead = [s for s in self._changes_ahead if s >= now_step]
+        return self._changes_heard
 
     def _note_on(self, pitch: int, velocity: int, at: int | None) -> None:
         self._recent_velocities.append(velocity)

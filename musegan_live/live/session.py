@@ -115,6 +115,7 @@ class Session:
             accompanist,
             planner,
             window=self.player.window,
+            heard_changes=self.player.heard_changes,
             grid_steps=GRID_STEPS[config.replan],
             rng=rng,
             lookahead_steps=self._lookahead,

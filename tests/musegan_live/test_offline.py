@@ -48,22 +48,34 @@ def steps_of(roll, pitch, track):
 def test_accompany_plays_the_file_through_the_live_session(tmp_path):
     song = piano_song(tmp_path)
     out = tmp_path / "out.mid"
-    result = accompany(song, out, png=tmp_path / "out.png", accompanist=RuleAccompanist(), seed=2)
+    result = accompany(song, out, png=tmp_path / "out.png", accompanist=RuleAccompanist(), seed=2,
+                       as_live=True)
     back = read_midi(out)
     assert back.roll.shape == (4 * STEPS_PER_BAR, 84, 5)
     assert back.tempo_bpm == pytest.approx(100.0)
     original = read_midi(song)
     assert np.array_equal(back.roll[:, :, PIANO], original.roll[:, :, PIANO])
-    # as live: the guitar copies what was heard, from the beat after the plan that heard it
-    assert steps_of(back.roll, 60, GUITAR) == list(range(24, 96 + 24))
-    assert steps_of(back.roll, 64, GUITAR) == list(range(96 + 24, 192))
-    assert steps_of(back.roll, 48, BASS)[0] == 24
+    # as live: the guitar copies what was heard, from the step after it was heard
+    assert steps_of(back.roll, 60, GUITAR) == list(range(1, 96 + 1))
+    assert steps_of(back.roll, 64, GUITAR) == list(range(96 + 1, 192))
+    assert steps_of(back.roll, 48, BASS)[0] == 1
     kicks = steps_of(back.roll, KICK, DRUMS)
     assert [s for s in kicks if s % 12 == 0] == list(range(0, 192, 12))
     assert len(set(np.flatnonzero(back.roll[:, :, STRINGS].any(axis=0)))) == 1
     assert (tmp_path / "out.png").stat().st_size > 1000
     assert result.n_bars == 4 and result.late_plans == 0
     assert result.notes["Piano"] == 2 and result.notes["Drums"] == 16
+
+
+def test_accompany_hears_each_whole_phrase_by_default(tmp_path):
+    """MuseGAN's setting: the rule model plays the chord of the phrase's last heard step, which
+    with the whole phrase known is bar 3's E, from the very first step (as live it is C)."""
+    song = piano_song(tmp_path)
+    result = accompany(song, tmp_path / "out.mid", accompanist=RuleAccompanist(), seed=2)
+    back = read_midi(tmp_path / "out.mid")
+    assert steps_of(back.roll, 64, GUITAR) == list(range(192))
+    assert steps_of(back.roll, 60, GUITAR) == []
+    assert result.late_plans == 0 and result.notes["Drums"] == 16
 
 
 def test_accompany_writes_programs_and_channels_of_the_config(tmp_path):

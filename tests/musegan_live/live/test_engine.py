@@ -1,4 +1,5 @@
-"""Engine: re-planning windows and masks, z per phrase, deadlines and fallbacks, planners."""
+"""Engine: re-planning windows and masks, plans that react within a step, z per phrase,
+late plans and fallbacks, planners."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def make_engine(planner=None, grid=STEPS_PER_BEAT, seed=0, lookahead=0):
         model,
         planner,
         window=player.window,
+        heard_changes=player.heard_changes,
         grid_steps=grid,
         rng=np.random.default_rng(seed),
         lookahead_steps=lookahead,
@@ -54,11 +56,16 @@ def play_chord(player, pitches, at_step, until_step=None):
             player.handle(mido.Message("note_off", note=pitch), float(until_step))
 
 
+def release(player, pitches, at_step):
+    for pitch in pitches:
+        player.handle(mido.Message("note_off", note=pitch), float(at_step))
+
+
 def sounding(rows, column, pitch):
     return [s for s, r in sorted(rows.items()) if r[pitch - LOWEST_PITCH, column]]
 
 
-def test_the_window_ends_with_the_bar_about_to_sound_and_knows_only_what_was_heard():
+def test_the_window_ends_with_the_bar_being_decided_and_knows_only_what_was_heard():
     engine, _, planner, player = make_engine(ManualPlanner())
     planner.finish()  # the opening plan
     player.start(0)
@@ -66,37 +73,61 @@ def test_the_window_ends_with_the_bar_about_to_sound_and_knows_only_what_was_hea
     play_chord(player, [60], 4, 8)
     advance(engine, player, range(0, 37), decide=False)
     last: PlanRequest = planner.queue[-1]  # made at step 36, the last beat of bar 1
-    assert last.target_bar == 1 and last.applies_from_step == STEPS_PER_BAR
-    mask = last.known_mask.reshape(-1)  # window = bars -2..1: two bars before the song
-    assert not mask[: 2 * STEPS_PER_BAR].any()
-    assert mask[2 * STEPS_PER_BAR : 2 * STEPS_PER_BAR + 36].all()
-    assert not mask[2 * STEPS_PER_BAR + 36 :].any()
+    assert last.target_bar == 0 and last.applies_from_step == 36
+    mask = last.known_mask.reshape(-1)  # window = bars -3..0: three bars before the song
+    bar_1 = 3 * STEPS_PER_BAR
+    assert not mask[:bar_1].any()
+    assert mask[bar_1 : bar_1 + 36].all() and not mask[bar_1 + 36 :].any()
     condition = last.condition.reshape(-1, 84)
     assert np.flatnonzero(condition[:, 60 - LOWEST_PITCH]).tolist() == [
-        2 * STEPS_PER_BAR + s for s in range(4, 8)
+        bar_1 + s for s in range(4, 8)
     ]
     assert last.condition.shape == (1, N_BARS, STEPS_PER_BAR, 84)
+    # on the bar line the window moves on: bar 2 is planned with bar 1 wholly heard
+    advance(engine, player, range(37, 49), decide=False)
+    first_of_bar_2 = planner.queue[-1]
+    assert (first_of_bar_2.target_bar, first_of_bar_2.applies_from_step) == (1, STEPS_PER_BAR)
+    mask = first_of_bar_2.known_mask.reshape(-1)
+    assert mask[2 * STEPS_PER_BAR : bar_1].all() and not mask[bar_1:].any()
 
 
-def test_a_plan_made_on_a_beat_sounds_from_the_next_beat():
+def test_a_chord_is_followed_from_the_step_after_it_is_heard():
+    """The change re-plans at once; the plan applies from the first step not decided yet.
+    (Yesterday a chord played at step 5 sounded from step 24: the next beat's next beat.)"""
     engine, _, _, player = make_engine()
     player.start(0)
     engine.start()
     rows = advance(engine, player, range(0, 5))
-    play_chord(player, [64], 5)  # heard by the plan made at step 12, which applies from 24
+    play_chord(player, [64], 5)  # heard once the clock passed step 5: at the boundary of 6
     rows.update(advance(engine, player, range(5, 48)))
-    assert sounding(rows, GUITAR, 64) == list(range(24, 48))
+    assert sounding(rows, GUITAR, 64) == list(range(6, 48))
     assert sounding(rows, 0, KICK) == [s for s in range(48) if s % 12 < 3]
 
 
-def test_bar_grid_plans_bar_t_during_bar_t_minus_1():
+def test_a_plan_applies_from_the_first_step_decided_after_it_is_back():
+    engine, _, planner, player = make_engine(ManualPlanner())
+    planner.finish()  # the opening
+    player.start(0)
+    engine.start()
+    rows = advance(engine, player, [0])
+    planner.finish()  # the grid plan made at 0
+    rows.update(advance(engine, player, range(1, 6)))
+    play_chord(player, [64], 5)
+    rows.update(advance(engine, player, [6]))  # asked at 6; not back when 6 is decided
+    planner.finish()  # back during step 6, as from a worker thread
+    rows.update(advance(engine, player, range(7, 12)))
+    assert sounding(rows, GUITAR, 64) == list(range(7, 12))
+    assert engine.late_plans == 0  # back before the step after its first one was decided
+
+
+def test_bar_grid_plans_each_bar_on_its_bar_line():
     engine, _, planner, player = make_engine(ManualPlanner(), grid=STEPS_PER_BAR)
     planner.finish()
     player.start(0)
     engine.start()
     advance(engine, player, range(0, 3 * STEPS_PER_BAR), decide=False)
     made = [(r.target_bar, r.applies_from_step) for r in planner.queue]
-    assert made == [(1, 48), (2, 96), (3, 144)]
+    assert made == [(0, 0), (1, 48), (2, 96)]
 
 
 def test_z_is_fixed_within_a_phrase_and_new_for_the_next():
@@ -121,7 +152,7 @@ def test_z_is_fixed_within_a_phrase_and_new_for_the_next():
 
 def _targets(n_bars):
     """The target bar of each grid request of a beat-grid engine over ``n_bars`` bars."""
-    return [(s + STEPS_PER_BEAT) // STEPS_PER_BAR for s in range(0, n_bars * STEPS_PER_BAR, 12)]
+    return [s // STEPS_PER_BAR for s in range(0, n_bars * STEPS_PER_BAR, STEPS_PER_BEAT)]
 
 
 def test_the_same_seed_gives_the_same_plans():
@@ -136,24 +167,25 @@ def test_the_same_seed_gives_the_same_plans():
     assert not np.array_equal(run(11), run(12))
 
 
-def test_a_late_plan_is_not_used_and_the_previous_plan_plays_on():
-    engine, _, planner, player = make_engine(ManualPlanner())
+def test_a_late_plan_counts_and_applies_only_to_steps_decided_after_it_arrives():
+    engine, _, planner, player = make_engine(ManualPlanner(), grid=STEPS_PER_BAR)
     planner.finish()  # the opening (bar 1 from nothing) is ready before Start
     player.start(0)
     engine.start()
-    play_chord(player, [67], 1, until_step=20)
-    rows = advance(engine, player, range(0, 12))
-    planner.finish()  # made at 0 (nothing heard yet), back in time for step 12
-    rows.update(advance(engine, player, range(12, 24)))
-    planner.finish()  # made at 12 (hears the chord), back in time for step 24
-    rows.update(advance(engine, player, range(24, 37)))
-    # made at 24 (the chord was released at 20: silence) is NOT back when step 36 is decided
+    rows = advance(engine, player, [0])
+    planner.finish()  # made at 0, back during step 0
+    rows.update(advance(engine, player, [1]))
+    play_chord(player, [67], 1)
+    rows.update(advance(engine, player, [2]))  # heard at the boundary of 2: asked then
+    planner.finish()  # back during step 2
+    rows.update(advance(engine, player, range(3, 21)))
+    release(player, [67], 20)
+    rows.update(advance(engine, player, range(21, 30)))  # asked at 21, not back
+    assert engine.late_plans == 1  # counted when step 22 was decided without it
+    planner.finish()  # the late plan (silence) arrives during step 29
+    rows.update(advance(engine, player, range(30, 40)))
+    assert sounding(rows, GUITAR, 67) == list(range(3, 30))  # silence from its arrival on
     assert engine.late_plans == 1
-    planner.finish()  # the late one arrives now, with the plan made at 36 for bar 2
-    rows.update(advance(engine, player, range(37, 60)))
-    # the late plan was not used: the plan made at 12 played on to the end of the bar
-    assert sounding(rows, GUITAR, 67) == list(range(24, 48))
-    assert engine.late_plans == 1 and engine.plans_made == 4
 
 
 def test_without_any_plan_for_a_bar_the_previous_bar_repeats():
@@ -316,4 +348,4 @@ def test_lost_ticks_that_skip_a_grid_point_still_get_its_plan():
     player.start(0)
     engine.start()
     advance(engine, player, [*range(0, 11), *range(14, 20)], decide=False)  # 11..13 lost
-    assert [r.applies_from_step for r in planner.queue] == [12, 24]
+    assert [r.applies_from_step for r in planner.queue] == [0, 14]

@@ -120,15 +120,16 @@ def test_player_notes_map_to_steps_through_the_tick_times():
     assert np.flatnonzero(roll[:, 60 - LOWEST_PITCH]).tolist() == list(range(12, 18))
 
 
-def test_the_accompaniment_follows_the_player_one_beat_later():
+def test_the_accompaniment_follows_the_player_within_a_step():
     rig = Rig()
     rig.start()
     rig.ticks(2)
-    rig.play(mido.Message("note_on", note=64, velocity=80))
+    rig.play(mido.Message("note_on", note=64, velocity=80))  # at tick 1: step 0.5 -> 1
     rig.ticks(TICKS_PER_BAR)
     guitar = note_ons(rig.out, channel=1, note=64)
-    # heard before the plan at beat 2 (step 12), which applies from beat 3 (step 24)
-    assert [o.due_seconds for o in guitar] == [pytest.approx(24 * STEP)]
+    # heard once the clock passed step 1; the plan made then applies from step 2
+    # (yesterday: from beat 3, step 24, after the plan of beat 2)
+    assert [o.due_seconds for o in guitar] == [pytest.approx(2 * STEP)]
     assert guitar[0].message.velocity == 80  # 'follow' the player's dynamics
 
 
@@ -138,10 +139,11 @@ def test_notes_a_new_plan_drops_end_at_the_step_the_plan_takes_effect():
     rig.ticks(2)
     rig.play(mido.Message("note_on", note=64, velocity=80))
     rig.ticks(30 * 2)  # to step 30
-    rig.play(mido.Message("note_off", note=64))  # heard by the plan at step 36 -> from 48
+    rig.play(mido.Message("note_off", note=64))  # at tick 61: step 30.5 -> ends at 31
     rig.ticks(TICKS_PER_BAR)
     (off,) = note_offs(rig.out, channel=1, note=64)
-    assert off.due_seconds == pytest.approx(48 * STEP)
+    # heard once the clock passed step 31: the plan made at 32 takes effect at 32
+    assert off.due_seconds == pytest.approx(32 * STEP)
     synth = Receiver()
     synth.play(rig.out)
     assert (0, 1, 64) not in synth.sounding
