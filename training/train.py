@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -289,7 +290,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
             if average is not None:
                 update_average(average, raw_net, decay_at(step + 1, cfg.train.ema_decay))
             sched_g.step()
-            sched_d.step()
+            with warnings.catch_warnings():
+                # in the reconstruction-only phase the critic's optimizer has not stepped yet;
+                # its schedule still advances with the generator steps (that is the intent)
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step()`")
+                sched_d.step()
             step += 1
 
             # --- bookkeeping (rank 0 logs, samples and saves) ---------------------------------
