@@ -3,9 +3,11 @@ count, against PyTorch eager; and of decoding its probabilities into notes.
 
     python benchmarks/bench_inference.py [--configs tiny cpu-small default] [--runs 200]
     python benchmarks/bench_inference.py --model exported_models/default   # an exported model
+    python benchmarks/bench_inference.py --model NEW_DIR OLD_DIR      # two models, one run
 
 For each training config a model with random weights is built and exported (latency does not
-depend on the weights); ``--model`` measures an existing export instead (ONNX Runtime only).
+depend on the weights); ``--model`` measures existing exports instead (ONNX Runtime only), the
+models taking turns for every measurement so that both see the same machine.
 Each measurement runs ``--runs`` plans after a warm-up, each with a fresh random condition, mask
 and ``z``, and prints the median (p50) and p99 in milliseconds. Other work on the machine shows
 up in p99: the load average is printed with the table.
@@ -58,24 +60,29 @@ def random_plans(n: int, latent_dim: int, seed: int = 0) -> list[tuple[np.ndarra
     return plans
 
 
-def bench_onnx(model_dir: Path, label: str, runs: int) -> None:
+def bench_onnx(models: list[tuple[Path, str]], runs: int) -> None:
+    """Each measurement for every model in turn (same load for all): ``models`` = (dir, label)."""
     available = ort.get_available_providers()
     for provider in [p for p in PROVIDERS if p in available]:
         for threads in (1, 2):
-            acc = Accompanist.from_dir(model_dir, providers=(provider,), intra_op_threads=threads)
-            acc.warm_up()
-            plans = random_plans(16, acc.latent_dim)
-            p50, p99 = measure(lambda i, acc=acc, plans=plans: acc.probabilities(*plans[i % 16]),
-                               runs)
-            short = provider.replace("ExecutionProvider", "")
-            print(f"{label:10s} {'onnxruntime ' + short:24s} {threads:7d} {p50:9.2f} {p99:9.2f}",
-                  flush=True)
+            for model_dir, label in models:
+                acc = Accompanist.from_dir(model_dir, providers=(provider,),
+                                           intra_op_threads=threads)
+                acc.warm_up()
+                plans = random_plans(16, acc.latent_dim)
+                p50, p99 = measure(
+                    lambda i, acc=acc, plans=plans: acc.probabilities(*plans[i % 16]), runs)
+                short = provider.replace("ExecutionProvider", "")
+                print(f"{label:10s} {'onnxruntime ' + short:24s} {threads:7d} {p50:9.2f} "
+                      f"{p99:9.2f}", flush=True)
     # probabilities -> notes (hysteresis, shortest note, voice limits): numpy, after inference
-    acc = Accompanist.from_dir(model_dir)
-    probabilities = [acc.probabilities(*plan) for plan in random_plans(16, acc.latent_dim)]
-    p50, p99 = measure(lambda i: decode_notes(probabilities[i % 16], acc.output_tracks,
-                                              acc.decoding), runs)
-    print(f"{label:10s} {'note decoding (numpy)':24s} {1:7d} {p50:9.2f} {p99:9.2f}", flush=True)
+    for model_dir, label in models:
+        acc = Accompanist.from_dir(model_dir)
+        probabilities = [acc.probabilities(*plan) for plan in random_plans(16, acc.latent_dim)]
+        p50, p99 = measure(lambda i, acc=acc, probabilities=probabilities: decode_notes(
+            probabilities[i % 16], acc.output_tracks, acc.decoding), runs)
+        print(f"{label:10s} {'note decoding (numpy)':24s} {1:7d} {p50:9.2f} {p99:9.2f}",
+              flush=True)
 
 
 def bench_config(config: str, runs: int, work: Path) -> None:
@@ -94,7 +101,7 @@ def bench_config(config: str, runs: int, work: Path) -> None:
     report = export_model(work / f"{config}.pt", work / config)
     size_kib = sum(report.file_bytes.values()) / 1024
     print(f"{config:10s} exported in {report.seconds:.1f} s, {size_kib:.0f} KiB", flush=True)
-    bench_onnx(work / config, config, runs)
+    bench_onnx([(work / config, config)], runs)
     plans = [tuple(torch.from_numpy(a) for a in plan)
              for plan in random_plans(16, cfg.model.latent_dim)]
     for threads in (1, 2):
@@ -108,7 +115,8 @@ def bench_config(config: str, runs: int, work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", nargs="+", default=["tiny", "cpu-small", "default"])
-    parser.add_argument("--model", help="an exported model directory (skips --configs)")
+    parser.add_argument("--model", nargs="+",
+                        help="exported model directories, measured in turns (skips --configs)")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -117,7 +125,10 @@ def main() -> None:
     print(f"batch 1, {args.runs} runs")
     print(f"{'model':10s} {'engine':24s} {'threads':>7s} {'p50 ms':>9s} {'p99 ms':>9s}")
     if args.model:
-        bench_onnx(Path(args.model), Path(args.model).name, args.runs)
+        bench_onnx([(Path(m), f"[{i}]") for i, m in enumerate(args.model)], args.runs)
+        for i, m in enumerate(args.model):
+            print(f"[{i}] = {m}")
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
         return
     with tempfile.TemporaryDirectory() as tmp:
         for config in args.configs:
