@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set everything up, then run the live daemon on the shipped default model:
+# Set up the runtime (no PyTorch), then run the live daemon on the shipped default model:
 #   scripts/run.sh                         listens on "Keyboard", plays into "DAW"
 #   scripts/run.sh --in "Oxygen" --out "Bitwig" --bpm 100
 # Any musegan-live option can follow. Ports that do not exist yet are created as virtual ports,
@@ -8,7 +8,7 @@
 # JACK server with a dummy audio driver is started for the session, so the daemon still runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh runtime
 . .venv/bin/activate
 
 jack_pid=""

@@ -3,7 +3,7 @@
 # tiny training -> export -> onnxruntime smoke test). This is what .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh all
 . .venv/bin/activate
 ruff check musegan_live training tests benchmarks harness
 python -m pytest -q "$@"

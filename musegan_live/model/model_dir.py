@@ -96,12 +96,17 @@ class ModelCard:
         }
 
 
+#: The shipped model: package data beside this module, so a wheel, an editable install and the
+#: repository find it the same way (``exported_models/default`` in the repository links here).
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / "default"
+
+
 def default_model_dir() -> Path:
-    """``$MUSEGAN_LIVE_MODEL`` if set, else ``exported_models/default`` in the repository root."""
+    """``$MUSEGAN_LIVE_MODEL`` if set, else the shipped model (:data:`SHIPPED_MODEL_DIR`)."""
     override = os.environ.get(MODEL_ENV)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[2] / "exported_models" / "default"
+    return SHIPPED_MODEL_DIR
 
 
 def _require(values: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: Path) -> Any:

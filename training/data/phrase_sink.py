@@ -12,16 +12,16 @@ a run did, as the CLIs print it. Ctrl-C stops a run early and keeps what was fin
 from __future__ import annotations
 
 import csv
+import logging
 import multiprocessing
 import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-from tqdm import tqdm
 
 from musegan_live.representation import (
     N_TRACKS,
@@ -30,6 +30,8 @@ from musegan_live.representation import (
     SparseDataset,
     save_sparse_npz,
 )
+
+logger = logging.getLogger(__name__)
 
 #: Why a file gives no phrase, in the order the summary lists them.
 REASONS = ("corrupt", "not_4_4", "too_short", "no_usable_tracks", "empty", "no_phrase_kept")
@@ -81,6 +83,31 @@ class ItemResult:
 
 
 # --- running workers --------------------------------------------------------------------------
+class _NoBar:
+    """Stands in for tqdm where it is not installed (collecting needs no 'train' extra)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **_values: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, desc: str, unit: str, shown: bool) -> Any:
+    """A tqdm bar on stderr, or no bar when ``shown`` is False or tqdm is not installed."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        if shown:
+            logger.info("no progress bar: tqdm is not installed (pip install tqdm)")
+        return _NoBar()
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not shown,
+                dynamic_ncols=True)
+
+
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone handles Ctrl-C
 
@@ -99,14 +126,7 @@ def run_tasks(
 
     Returns True if Ctrl-C stopped it early (what was finished is in ``sink``).
     """
-    bar = tqdm(
-        total=len(tasks),
-        desc=desc,
-        unit=unit,
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
+    bar = _progress_bar(len(tasks), desc, unit, progress)
     pool = None
     finished = False
     try:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+import musegan_live.model
 from musegan_live.errors import ModelError
 from musegan_live.model.decoding import NoteDecoding, decode_notes
 from musegan_live.model.inference import Accompanist
@@ -128,7 +129,11 @@ def test_missing_directory_says_how_to_get_a_model(tmp_path: Path) -> None:
 
 def test_default_model_dir_follows_the_environment(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MUSEGAN_LIVE_MODEL", raising=False)
-    assert default_model_dir() == REPO / "exported_models" / "default"
+    shipped = default_model_dir()  # package data, beside musegan_live/model
+    assert shipped == Path(musegan_live.model.__file__).resolve().parent / "default"
+    assert (shipped / "model.yaml").is_file() and (shipped / "encoder.onnx").is_file()
+    # the repository's exported_models/default is the same model
+    assert (REPO / "exported_models" / "default").resolve() == shipped
     monkeypatch.setenv("MUSEGAN_LIVE_MODEL", str(tmp_path))
     assert default_model_dir() == tmp_path
 
