@@ -144,6 +144,22 @@ def roll_notes(track_roll: np.ndarray, *, drums: bool) -> tuple[np.ndarray, np.n
     return starts, ends, pitches
 
 
+def drum_hits(
+    notes: np.ndarray, previous: np.ndarray, steps_into_run: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The drum rule of :func:`roll_notes` one step at a time (the live scheduler's way).
+
+    ``notes`` and ``previous``: ``bool[84]`` drum cells at this step and at the step before (all
+    False when the step before was not played); ``steps_into_run``: ``int[84]``, the second value
+    this function returned for the step before. Returns ``(hits, steps_into_run)``: the pitch
+    rows where a hit starts at this step (the first step of a run, then every
+    ``DRUM_NOTE_STEPS`` steps into it, as :func:`roll_notes` cuts a run), and how many steps each
+    cell is into its run now (0 on its first step).
+    """
+    into = np.where(notes & previous, steps_into_run + 1, 0)
+    return notes & (into % DRUM_NOTE_STEPS == 0), into
+
+
 def representation_constants() -> dict[str, object]:
     """The constants a model must agree with, as written into model.yaml and ONNX metadata."""
     return {
