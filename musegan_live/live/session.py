@@ -18,6 +18,7 @@ Transport: Start = position 0 and a fresh phrase; Stop, clock loss and jumps end
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -157,7 +158,7 @@ class Session:
             return []
         # Not before a panic still to come: the panic would cut the note just played.
         due = max(now_seconds, self._panic_due)
-        return self._outgoing(self.thru.forward(message), due, late_ok=True)
+        return self._outgoing(self.thru.forward(message), due)
 
     def handle_clock(self, event: ClockEvent) -> list[Outgoing]:
         """One clock event (a ``ClockEvent``); returns what to send."""
@@ -329,17 +330,18 @@ class Session:
                 if self._keep_take:
                     self._take.ended(target, slot.track, result.ended)
                     self._take.started(target, slot.track, result.started, velocity)
-                out += self._outgoing(result.messages, due)
+                out += self._outgoing(result.messages, due, late_limit)
         return out
 
     # --- output -----------------------------------------------------------------------------
     def _outgoing(
-        self, messages: list[Outgoing], due: float, *, late_ok: bool = False
+        self, messages: list[Outgoing], due: float, late_limit: float = math.inf
     ) -> list[Outgoing]:
-        """``messages`` stamped with their due time ``due`` (seconds) and ``late_ok``."""
+        """``messages`` stamped with their due time ``due`` and, for note-ons, the lateness
+        ``late_limit`` (seconds) beyond which the sender drops them (``math.inf``: never)."""
         if messages:
             self._max_due = max(self._max_due, due)
-        return [m._replace(due_seconds=due, late_ok=late_ok) for m in messages]
+        return [m._replace(due_seconds=due, late_limit_seconds=late_limit) for m in messages]
 
     def _panic(self, now_seconds: float) -> list[Outgoing]:
         """Every note off, due no earlier than anything already handed out (so it comes last)."""
