@@ -2,11 +2,11 @@
 
 The daemon (or an offline job on a simulated clock) feeds it clock events and the player's
 messages; it answers with the MIDI messages to send and when (:class:`Outgoing`). The session
-keeps the transport (running, position, tempo) and hands the rest to small parts: the player's
-roll (:class:`Player`), the plans (:class:`Engine`), step -> messages (:class:`Scheduler` through
-the :class:`NoteLedger`), due times (:class:`DueTimes`), thru (:class:`Thru`) and the take
-(:class:`Take`). Nothing is real-time: time is whatever the events say, so the same code runs
-live and offline.
+keeps the transport (running, position) and hands the rest to small parts: the clock's last tick
+and tempo (:class:`ClockView`), the player's roll (:class:`Player`), the plans (:class:`Engine`),
+step -> messages (:class:`Scheduler` through the :class:`NoteLedger`), due times
+(:class:`DueTimes`), thru (:class:`Thru`) and the take (:class:`Take`). Nothing is real-time:
+time is whatever the events say, so the same code runs live and offline.
 
 Timing (``docs/DESIGN.md``, "Timing"; due times in ``due_times``): a step whose due time has
 passed by more than :func:`late_note_on_limit_seconds` when it is produced loses its note-ons
