@@ -31,10 +31,11 @@ from musegan_live.representation import (
     DRUMS,
     LOWEST_PITCH,
     N_PITCHES,
-    N_TRACKS,
     STEPS_PER_BAR,
     STEPS_PER_BEAT,
     TRACK_NAMES,
+    check_roll,
+    check_track_slices,
 )
 
 #: Pitch class (0 = C ... 11 = B) of each pitch index: MIDI pitch ``24 + i`` modulo 12.
@@ -83,36 +84,24 @@ METRIC_NAMES: tuple[str, ...] = PER_TRACK_METRICS + PAIR_METRICS
 # --- input checking -------------------------------------------------------------------------
 def _as_phrases(phrases: np.ndarray, tracks: Sequence[int]) -> tuple[np.ndarray, tuple[int, ...]]:
     """Validate and return ``bool[N, B, 48, 84, T]`` and the track index of each slice."""
-    arr = np.asarray(phrases)
+    arr = check_roll(
+        phrases,
+        "phrases",
+        ("N", "bars", STEPS_PER_BAR, N_PITCHES, "tracks"),
+        ("bars", STEPS_PER_BAR, N_PITCHES, "tracks"),
+    )
     if arr.ndim == 4:
         arr = arr[np.newaxis]
-    if arr.ndim != 5 or arr.shape[2] != STEPS_PER_BAR or arr.shape[3] != N_PITCHES:
-        raise ValueError(
-            f"phrases have shape {np.shape(phrases)}; expected [N, bars, {STEPS_PER_BAR}, "
-            f"{N_PITCHES}, tracks] or one phrase [bars, {STEPS_PER_BAR}, {N_PITCHES}, tracks]"
-        )
-    track_list = tuple(int(t) for t in tracks)
-    if len(track_list) != arr.shape[4]:
-        raise ValueError(
-            f"tracks names {len(track_list)} tracks but the phrases have {arr.shape[4]} track "
-            "slices; pass one representation track index per slice of the last axis"
-        )
-    bad = [t for t in track_list if not 0 <= t < N_TRACKS]
-    if bad:
-        raise ValueError(f"track indices {bad} are not in 0..{N_TRACKS - 1} ({TRACK_NAMES})")
-    return arr.astype(bool, copy=False), track_list
+    return arr.astype(bool, copy=False), check_track_slices(tracks, arr.shape[4])
 
 
 def _as_track_roll(roll: np.ndarray, name: str) -> np.ndarray:
     """Validate one track's roll and return ``bool[N, B, 48, 84]``."""
-    arr = np.asarray(roll)
+    arr = check_roll(
+        roll, name, ("N", "bars", STEPS_PER_BAR, N_PITCHES), ("bars", STEPS_PER_BAR, N_PITCHES)
+    )
     if arr.ndim == 3:
         arr = arr[np.newaxis]
-    if arr.ndim != 4 or arr.shape[2] != STEPS_PER_BAR or arr.shape[3] != N_PITCHES:
-        raise ValueError(
-            f"{name} has shape {np.shape(roll)}; expected one track's roll [N, bars, "
-            f"{STEPS_PER_BAR}, {N_PITCHES}] or [bars, {STEPS_PER_BAR}, {N_PITCHES}]"
-        )
     return arr.astype(bool, copy=False)
 
 

@@ -11,6 +11,7 @@ constants from here; ``training`` imports this module, never the other way round
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,50 @@ PHRASE_SHAPE: tuple[int, int, int, int] = (N_BARS, STEPS_PER_BAR, N_PITCHES, N_T
 DRUM_NOTE_STEPS = 3
 
 
+#: One axis of a roll layout for :func:`check_roll`: a fixed size, or a name for any size.
+Axis = int | str
+
+
+def check_roll(array: np.ndarray, name: str, *layouts: tuple[Axis, ...]) -> np.ndarray:
+    """``array`` as an ndarray if its shape fits one of ``layouts``, else ValueError.
+
+    A layout gives each axis a fixed size (``48``) or a name that allows any size (``"N"``,
+    ``"n_steps"``); the message names the array, its shape and every layout accepted, e.g.
+    ``roll has shape (48, 128, 5); expected [n_steps, 84, tracks]``. Layouts should differ in
+    their number of axes, so a caller can tell by ``ndim`` which one it got.
+    """
+    arr = np.asarray(array)
+    for layout in layouts:
+        if arr.ndim == len(layout) and all(
+            isinstance(size, str) or arr.shape[axis] == size for axis, size in enumerate(layout)
+        ):
+            return arr
+    expected = " or ".join(f"[{', '.join(map(str, layout))}]" for layout in layouts)
+    raise ValueError(f"{name} has shape {arr.shape}; expected {expected}")
+
+
+def check_track_slices(
+    tracks: Iterable[int], n_slices: int, *, distinct: bool = False
+) -> tuple[int, ...]:
+    """The representation track index of each of ``n_slices`` slices on a roll's last axis.
+
+    ValueError unless ``tracks`` gives exactly one index in ``0..N_TRACKS-1`` per slice (and,
+    with ``distinct``, no index twice).
+    """
+    track_list = tuple(int(t) for t in tracks)
+    if len(track_list) != n_slices:
+        raise ValueError(
+            f"tracks {list(track_list)} name {len(track_list)} tracks but the roll has "
+            f"{n_slices} slices on its last axis; pass one representation track index per slice"
+        )
+    bad = [t for t in track_list if not 0 <= t < N_TRACKS]
+    if bad:
+        raise ValueError(f"track indices {bad} are not in 0..{N_TRACKS - 1} ({TRACK_NAMES})")
+    if distinct and len(set(track_list)) != len(track_list):
+        raise ValueError(f"tracks must be distinct indices, got {list(track_list)}")
+    return track_list
+
+
 def roll_notes(track_roll: np.ndarray, *, drums: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Notes of one track ``bool[n_steps, 84]`` as (start_steps, end_steps, pitch_rows), ordered
     by pitch row (0..83), then step; an end step is exclusive.
@@ -97,6 +142,22 @@ def roll_notes(track_roll: np.ndarray, *, drums: bool) -> tuple[np.ndarray, np.n
         ends = np.minimum(hit_starts + DRUM_NOTE_STEPS, ends[run])
         starts, pitches = hit_starts, pitches[run]
     return starts, ends, pitches
+
+
+def drum_hits(
+    notes: np.ndarray, previous: np.ndarray, steps_into_run: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The drum rule of :func:`roll_notes` one step at a time (the live scheduler's way).
+
+    ``notes`` and ``previous``: ``bool[84]`` drum cells at this step and at the step before (all
+    False when the step before was not played); ``steps_into_run``: ``int[84]``, the second value
+    this function returned for the step before. Returns ``(hits, steps_into_run)``: the pitch
+    rows where a hit starts at this step (the first step of a run, then every
+    ``DRUM_NOTE_STEPS`` steps into it, as :func:`roll_notes` cuts a run), and how many steps each
+    cell is into its run now (0 on its first step).
+    """
+    into = np.where(notes & previous, steps_into_run + 1, 0)
+    return notes & (into % DRUM_NOTE_STEPS == 0), into
 
 
 def representation_constants() -> dict[str, object]:

@@ -68,6 +68,23 @@ def seconds_per_tick_for_bpm(bpm: float) -> float:
     return seconds_per_tick_at(bpm)
 
 
+class TickTempo:
+    """A tempo kept as seconds per MIDI clock tick (``_seconds_per_tick``, set by the subclass),
+    read as ``seconds_per_tick`` or as ``bpm`` (quarter notes per minute)."""
+
+    _seconds_per_tick: float
+
+    @property
+    def seconds_per_tick(self) -> float:
+        """The tick interval in seconds."""
+        return self._seconds_per_tick
+
+    @property
+    def bpm(self) -> float:
+        """The tempo in quarter notes per minute."""
+        return bpm_for_seconds_per_tick(self._seconds_per_tick)
+
+
 # MIDI realtime / system common status bytes the follower understands.
 CLOCK = 0xF8
 START = 0xFA
@@ -87,7 +104,7 @@ MAX_HELD_TICKS = 6
 BURST_MAX_RATIO = 0.5
 
 
-class TempoEstimator:
+class TempoEstimator(TickTempo):
     """Tempo from tick arrival times, robust to jitter and quick to follow a tempo change.
 
     The estimate is the average interval over the last ``window_intervals`` intervals (the
@@ -123,16 +140,6 @@ class TempoEstimator:
         self._change_ticks = change_ticks
         self._change_ratio = change_ratio
         self._gap_ratio = gap_ratio
-
-    @property
-    def seconds_per_tick(self) -> float:
-        """Current estimate of the tick interval in seconds."""
-        return self._seconds_per_tick
-
-    @property
-    def bpm(self) -> float:
-        """Current estimate in quarter notes per minute."""
-        return bpm_for_seconds_per_tick(self._seconds_per_tick)
 
     def reset_history(self) -> None:
         """Forget tick times (the next tick starts a new history); keep the estimate."""

@@ -18,12 +18,13 @@ import mido
 from musegan_live.clock.follower import (
     ClockEvent,
     ClockEventKind,
+    TickTempo,
     seconds_per_tick_for_bpm,
 )
-from musegan_live.representation import TICKS_PER_SPP_UNIT, bpm_for_seconds_per_tick
+from musegan_live.representation import TICKS_PER_SPP_UNIT
 
 
-class InternalClock:
+class InternalClock(TickTempo):
     """A clock of its own for when no external MIDI clock is present.
 
     Tick ``n`` after a start at ``t0`` is due at ``t0 + n * seconds_per_tick`` exactly: deadlines
@@ -42,14 +43,6 @@ class InternalClock:
     @property
     def running(self) -> bool:
         return self._running
-
-    @property
-    def seconds_per_tick(self) -> float:
-        return self._seconds_per_tick
-
-    @property
-    def bpm(self) -> float:
-        return bpm_for_seconds_per_tick(self._seconds_per_tick)
 
     @property
     def position_ticks(self) -> int:

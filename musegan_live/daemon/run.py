@@ -45,7 +45,6 @@ from musegan_live.config.options import CLIENT_NAME
 from musegan_live.daemon.recording import Recording
 from musegan_live.daemon.status_line import StatusLine
 from musegan_live.errors import MuseganLiveError, PortError
-from musegan_live.live.outgoing import late_note_on_limit_seconds
 from musegan_live.live.sender import OutputSender, describe_sender
 from musegan_live.live.stats import StatusSnapshot
 from musegan_live.ports.base import InputPort, OutputPort, ReceivedMidi
@@ -326,8 +325,6 @@ class Daemon:
         self.sender.schedule(self.session.handle_player(message, item.time_seconds))
 
     def _on_clock(self, event: ClockEvent) -> None:
-        # Note-ons later than half a step are dropped (the session's rule, at the current tempo).
-        self.sender.late_drop_seconds = late_note_on_limit_seconds(event.seconds_per_tick)
         self.sender.schedule(self.session.handle_clock(event))
         if event.kind == "lost":
             logger.warning("MIDI clock lost: no tick for %.2f s at %s; all notes off until the "

@@ -26,6 +26,8 @@ from musegan_live.representation import (
     STEPS_PER_BEAT,
     TRACK_NAMES,
     TRACK_PROGRAMS,
+    check_roll,
+    check_track_slices,
     roll_notes,
 )
 
@@ -33,23 +35,14 @@ from musegan_live.representation import (
 DEFAULT_VELOCITY = 100
 
 
-def check_roll(roll: np.ndarray, tracks: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+def check_note_roll(roll: np.ndarray, tracks: Sequence[int]) -> tuple[np.ndarray, list[int]]:
     """Validate a roll ``[n_steps, 84, len(tracks)]`` (bool, or integers where nonzero = on).
 
     Returns the roll as ``bool`` and ``tracks`` as a list of distinct representation indices.
     Float rolls (model probabilities) are refused: threshold them first.
     """
-    arr = np.asarray(roll)
-    track_list = [int(t) for t in tracks]
-    if arr.ndim != 3 or arr.shape[1] != N_PITCHES:
-        raise ValueError(f"roll must be [n_steps, {N_PITCHES}, n_tracks], got shape {arr.shape}")
-    if arr.shape[2] != len(track_list):
-        raise ValueError(
-            f"roll has {arr.shape[2]} tracks on its last axis but tracks={track_list} names "
-            f"{len(track_list)}"
-        )
-    if len(set(track_list)) != len(track_list) or not all(0 <= t < N_TRACKS for t in track_list):
-        raise ValueError(f"tracks must be distinct indices 0..{N_TRACKS - 1}, got {track_list}")
+    arr = check_roll(roll, "roll", ("n_steps", N_PITCHES, "tracks"))
+    track_list = list(check_track_slices(tracks, arr.shape[2], distinct=True))
     if arr.dtype != np.bool_:
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(
@@ -108,7 +101,7 @@ def roll_to_midi(
     named after its representation track, with a program change; pitched track ``t`` plays on
     channel ``t - 1`` (0-based), drums on channel 9. Every track ends at the roll's end.
     """
-    arr, track_list = check_roll(roll, tracks)
+    arr, track_list = check_note_roll(roll, tracks)
     if ticks_per_beat <= 0 or ticks_per_beat % STEPS_PER_BEAT:
         raise ValueError(
             f"ticks_per_beat must be a positive multiple of {STEPS_PER_BEAT}, got {ticks_per_beat}"

@@ -17,7 +17,7 @@ from typing import IO
 import numpy as np
 
 from musegan_live.atomic_files import atomic_write
-from musegan_live.files.midi_write import cell_velocities, check_roll
+from musegan_live.files.midi_write import cell_velocities, check_note_roll
 from musegan_live.representation import (
     DRUMS,
     LOWEST_PITCH,
@@ -28,6 +28,8 @@ from musegan_live.representation import (
     STEPS_PER_BEAT,
     TRACK_NAMES,
     TRACK_PROGRAMS,
+    check_roll,
+    check_track_slices,
 )
 
 #: One colour per track, in representation order (drums, piano, guitar, bass, strings).
@@ -70,7 +72,7 @@ def save_pypianoroll_npz(
     """
     import pypianoroll
 
-    arr, track_list = check_roll(roll, tracks)
+    arr, track_list = check_note_roll(roll, tracks)
     if not (math.isfinite(tempo_bpm) and tempo_bpm > 0):
         raise ValueError(f"tempo_bpm must be a positive number, got {tempo_bpm}")
     velocities = cell_velocities(arr, velocity)
@@ -123,12 +125,7 @@ def save_png(
     a dark line; track names in the left margin, ``title`` on top.
     """
     phrases = _as_phrases(rolls)
-    track_list = [int(t) for t in tracks]
-    if len(track_list) != phrases.shape[-1] or not all(0 <= t < N_TRACKS for t in track_list):
-        raise ValueError(
-            f"tracks={track_list} must name the {phrases.shape[-1]} slices on the last axis with "
-            f"indices 0..{N_TRACKS - 1}"
-        )
+    track_list = list(check_track_slices(tracks, phrases.shape[-1]))
     if columns is None:
         columns = (
             _SONG_PHRASES_PER_LINE
@@ -145,8 +142,16 @@ def save_png(
 # --- drawing --------------------------------------------------------------------------------
 def _as_phrases(rolls: np.ndarray) -> np.ndarray:
     """Any accepted input as intensities ``float32[n, 4, 48, 84, T]`` in [0, 1]."""
-    arr = np.asarray(rolls)
-    if arr.ndim == 3 and arr.shape[1] == N_PITCHES:
+    arr = check_roll(
+        rolls,
+        "rolls",
+        ("n_steps", N_PITCHES, "tracks"),
+        (N_BARS, STEPS_PER_BAR, N_PITCHES, "tracks"),
+        ("n>0", N_BARS, STEPS_PER_BAR, N_PITCHES, "tracks"),
+    )
+    if arr.ndim == 5 and not len(arr):
+        raise ValueError(f"rolls has shape {arr.shape}; expected at least one phrase")
+    if arr.ndim == 3:
         n_steps = arr.shape[0]
         phrase_steps = N_BARS * STEPS_PER_BAR
         n_phrases = max(1, -(-n_steps // phrase_steps))
@@ -155,11 +160,6 @@ def _as_phrases(rolls: np.ndarray) -> np.ndarray:
         arr = padded.reshape(n_phrases, N_BARS, STEPS_PER_BAR, N_PITCHES, arr.shape[-1])
     elif arr.ndim == 4:
         arr = arr[np.newaxis]
-    if arr.ndim != 5 or arr.shape[1:4] != (N_BARS, STEPS_PER_BAR, N_PITCHES) or not len(arr):
-        raise ValueError(
-            "rolls must be a song [n_steps, 84, T], a phrase [4, 48, 84, T] or phrases "
-            f"[n>0, 4, 48, 84, T]; got shape {np.shape(rolls)}"
-        )
     if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
         return (arr != 0).astype(np.float32)
     if not np.issubdtype(arr.dtype, np.floating):

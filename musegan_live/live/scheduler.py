@@ -3,8 +3,9 @@
 Pitched tracks: a note-on where a pitch starts sounding, a note-off where it stops; a note that a
 new plan drops therefore ends cleanly at the step the change takes effect. Drums: hits only, each
 ended after ``DRUM_NOTE_STEPS`` steps (a 16th note), and a run of on-steps longer than that is
-re-struck every ``DRUM_NOTE_STEPS`` steps, the way LPD-5 stores drums (and ``midi_write`` writes
-them). Note-offs come before note-ons within a step.
+re-struck every ``DRUM_NOTE_STEPS`` steps, the way LPD-5 stores drums (the rule of
+``representation.roll_notes``, taken one step at a time by ``representation.drum_hits``).
+Note-offs come before note-ons within a step.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import numpy as np
 from musegan_live.config.live import LiveConfig
 from musegan_live.live.ledger import NoteLedger
 from musegan_live.live.outgoing import Outgoing
-from musegan_live.representation import DRUM_NOTE_STEPS, DRUMS, LOWEST_PITCH, N_PITCHES
+from musegan_live.representation import (
+    DRUM_NOTE_STEPS,
+    DRUMS,
+    LOWEST_PITCH,
+    N_PITCHES,
+    drum_hits,
+)
 
 #: Velocity used for 'follow' before the player has played a note.
 FOLLOW_DEFAULT_VELOCITY = 100
@@ -91,7 +98,7 @@ class Scheduler:
         self._sounding = np.zeros((n, N_PITCHES), dtype=bool)  # pitched: notes on now
         self._last_row = np.zeros((n, N_PITCHES), dtype=bool)  # the row sent at _last_step
         self._last_step = np.full(n, -(10**9), dtype=np.int64)
-        self._run_start = np.zeros((n, N_PITCHES), dtype=np.int64)  # drums: run began at
+        self._steps_into_run = np.zeros((n, N_PITCHES), dtype=np.int64)  # drums, see drum_hits
         self._drum_off = np.full((n, N_PITCHES), -1, dtype=np.int64)  # drums: end step, -1 none
 
     def program_changes(self) -> list[Outgoing]:
@@ -156,10 +163,7 @@ class Scheduler:
         self, i: int, step: int, notes: np.ndarray, allow_note_ons: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         previous = self._last_row[i] if self._last_step[i] == step - 1 else np.zeros_like(notes)
-        new_run = notes & ~previous
-        self._run_start[i, new_run] = step
-        restrike = notes & ((step - self._run_start[i]) % DRUM_NOTE_STEPS == 0)
-        hits = new_run | restrike
+        hits, self._steps_into_run[i] = drum_hits(notes, previous, self._steps_into_run[i])
         due_off = (self._drum_off[i] >= 0) & (self._drum_off[i] <= step)
         if allow_note_ons:
             due_off &= ~hits  # a re-struck note is ended by the ledger just before its note-on

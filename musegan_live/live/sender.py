@@ -7,12 +7,12 @@ due together keep their order) and sends. A message already due when scheduled, 
 earlier pending, is sent at once by the caller's thread, saving a thread wake-up on the common
 path (step events due "now").
 
-Lateness: a note-on more than ``late_drop_seconds`` behind its deadline is dropped and counted
-(a late note would sound out of time and, with others, as a burst; the daemon keeps
-``late_drop_seconds`` at :func:`~musegan_live.live.outgoing.late_note_on_limit_seconds` of the
-current tempo), unless it is marked ``late_ok`` (the player's own notes through thru: late is
-better than lost); note-offs, controllers and everything else are always sent, late or not, so
-no note is left hanging.
+Lateness: a note-on more than its own ``late_limit_seconds`` behind its deadline is dropped and
+counted (a late note would sound out of time and, with others, as a burst; the session sets the
+limit where it makes the message, :func:`~musegan_live.live.outgoing.late_note_on_limit_seconds`
+of the tempo then, and ``math.inf`` for the player's own notes through thru: late is better than
+lost); note-offs, controllers and everything else are always sent, late or not, so no note is
+left hanging.
 """
 
 from __future__ import annotations
@@ -54,12 +54,10 @@ class OutputSender:
         self,
         ports: Sequence[OutputPort],
         *,
-        late_drop_seconds: float = 0.015,
         on_sent: SentCallback | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ports = list(ports)
-        self.late_drop_seconds = late_drop_seconds
         self._on_sent = on_sent
         self._now = now
         self._heap: list[_Pending] = []
@@ -131,12 +129,11 @@ class OutputSender:
     def _deliver(self, key: _Pending, *, drop_late: bool = True) -> None:
         due, _, item = key
         port_index, message = item.port_index, item.message
-        drop_late = drop_late and not item.late_ok
         now = self._now()
         lateness = now - due if due > 0 else 0.0  # due 0: "as soon as possible"
         if lateness > self.worst_lateness_seconds:
             self.worst_lateness_seconds = lateness
-        if drop_late and lateness > self.late_drop_seconds and _is_note_on(message):
+        if drop_late and lateness > item.late_limit_seconds and _is_note_on(message):
             self.late_dropped += 1
             logger.debug("dropped %s: %.1f ms late", message, lateness * 1000.0)
             return

@@ -2,11 +2,11 @@
 
 The daemon (or an offline job on a simulated clock) feeds it clock events and the player's
 messages; it answers with the MIDI messages to send and when (:class:`Outgoing`). The session
-keeps the transport (running, position, tempo) and hands the rest to small parts: the player's
-roll (:class:`Player`), the plans (:class:`Engine`), step -> messages (:class:`Scheduler` through
-the :class:`NoteLedger`), due times (:class:`DueTimes`), thru (:class:`Thru`) and the take
-(:class:`Take`). Nothing is real-time: time is whatever the events say, so the same code runs
-live and offline.
+keeps the transport (running, position) and hands the rest to small parts: the clock's last tick
+and tempo (:class:`ClockView`), the player's roll (:class:`Player`), the plans (:class:`Engine`),
+step -> messages (:class:`Scheduler` through the :class:`NoteLedger`), due times
+(:class:`DueTimes`), thru (:class:`Thru`) and the take (:class:`Take`). Nothing is real-time:
+time is whatever the events say, so the same code runs live and offline.
 
 Timing (``docs/DESIGN.md``, "Timing"; due times in ``due_times``): a step whose due time has
 passed by more than :func:`late_note_on_limit_seconds` when it is produced loses its note-ons
@@ -18,6 +18,7 @@ Transport: Start = position 0 and a fresh phrase; Stop, clock loss and jumps end
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.config.live import LiveConfig
 from musegan_live.errors import ConfigError
+from musegan_live.live.clock_view import ClockView
 from musegan_live.live.due_times import DueTimes
 from musegan_live.live.engine import Engine
 from musegan_live.live.ledger import NoteLedger
@@ -45,7 +47,6 @@ from musegan_live.representation import (
     TICKS_PER_BEAT,
     TICKS_PER_STEP,
     TRACK_NAMES,
-    bpm_for_seconds_per_tick,
     seconds_per_tick_at,
 )
 
@@ -125,9 +126,7 @@ class Session:
         self._running = False
         self._stopped = False  # an explicit Stop: ticks are ignored until Start/Continue
         self._position_ticks = 0
-        self._last_tick: int | None = None  # position of the last tick while running
-        self._last_tick_seconds = 0.0
-        self._seconds_per_tick = seconds_per_tick_at(config.clock.bpm)
+        self._clock = ClockView(seconds_per_tick_at(config.clock.bpm))
         self._due_times = DueTimes(len(self.slots))
         self._max_due = float("-inf")
         self._panic_due = float("-inf")  # the latest panic: nothing may be due before it
@@ -147,22 +146,17 @@ class Session:
 
     def handle_player(self, message: mido.Message, now_seconds: float) -> list[Outgoing]:
         """One message from the player's input at ``now_seconds``; returns the thru output."""
-        step_position = None
-        if self._running and self._last_tick is not None:
-            elapsed_ticks = (now_seconds - self._last_tick_seconds) / self._seconds_per_tick
-            elapsed_ticks = min(max(elapsed_ticks, -TICKS_PER_BEAT), TICKS_PER_STEP)
-            step_position = (self._last_tick + elapsed_ticks) / TICKS_PER_STEP
+        step_position = self._clock.step_position_at(now_seconds) if self._running else None
         self.player.handle(message, step_position)
         if self.thru is None:
             return []
         # Not before a panic still to come: the panic would cut the note just played.
         due = max(now_seconds, self._panic_due)
-        return self._outgoing(self.thru.forward(message), due, late_ok=True)
+        return self._outgoing(self.thru.forward(message), due)
 
     def handle_clock(self, event: ClockEvent) -> list[Outgoing]:
         """One clock event (a ``ClockEvent``); returns what to send."""
-        if event.seconds_per_tick > 0:
-            self._seconds_per_tick = event.seconds_per_tick
+        self._clock.hear_tempo(event.seconds_per_tick)
         kind = event.kind
         if kind == "tick":
             return self._tick(event)
@@ -201,7 +195,7 @@ class Session:
 
     def panic(self) -> list[Outgoing]:
         """All notes off now: note-offs for sounding notes, then CC123 and CC64=0."""
-        now = self._now() if self._now is not None else self._last_tick_seconds
+        now = self._now() if self._now is not None else self._clock.last_tick_seconds
         return self._panic(now)
 
     def change_model(self, accompanist: Any) -> list[Outgoing]:
@@ -215,9 +209,9 @@ class Session:
         self.accompanist = accompanist
         self.engine.set_accompanist(accompanist)
         if self._running:
+            clock = self._clock
             step = self._current_step()
-            now = self._last_tick_seconds
-            self.engine.resync(step, now, self._seconds_per_step)
+            self.engine.resync(step, clock.last_tick_seconds, clock.seconds_per_step)
         return out
 
     @property
@@ -227,7 +221,7 @@ class Session:
         return StatusSnapshot(
             position_ticks=self._position_ticks,
             running=self._running,
-            bpm=bpm_for_seconds_per_tick(self._seconds_per_tick),
+            bpm=self._clock.bpm,
             last_inference_ms=engine.last_inference_ms,
             late_plans=engine.late_plans,
             plans_made=engine.plans_made,
@@ -248,23 +242,17 @@ class Session:
         self.planner.close()
 
     # --- transport --------------------------------------------------------------------------
-    @property
-    def _seconds_per_step(self) -> float:
-        return self._seconds_per_tick * TICKS_PER_STEP
-
     def _current_step(self) -> int:
         """The first step boundary not processed yet: where sounding notes end."""
-        if self._running and self._last_tick is not None:
-            return self._last_tick // TICKS_PER_STEP + 1
-        return -(-self._position_ticks // TICKS_PER_STEP)
+        next_step = self._clock.next_step() if self._running else None
+        return -(-self._position_ticks // TICKS_PER_STEP) if next_step is None else next_step
 
     def _begin(self, position_ticks: int, event: ClockEvent) -> None:
         """Running from ``position_ticks``: the next tick should carry that position."""
         self._running = True
         self._stopped = False
         self._position_ticks = position_ticks
-        self._last_tick = position_ticks - 1
-        self._last_tick_seconds = event.time_seconds - self._seconds_per_tick
+        self._clock.expect_tick(position_ticks, event.time_seconds)
         self._due_times.restart()
 
     def _resume(
@@ -277,8 +265,9 @@ class Session:
         step = -(-position_ticks // TICKS_PER_STEP)
         from_step = self._current_step() if moved and self._running else None
         self.player.rewind(step, from_step)
-        first_tick = event.time_seconds + (0.0 if event.kind == "tick" else self._seconds_per_tick)
-        self.engine.resync(step, event.time_seconds, self._seconds_per_step, first_tick)
+        spt = self._clock.seconds_per_tick
+        first_tick = event.time_seconds + (0.0 if event.kind == "tick" else spt)
+        self.engine.resync(step, event.time_seconds, self._clock.seconds_per_step, first_tick)
         self._begin(position_ticks, event)
         return []
 
@@ -289,14 +278,13 @@ class Session:
             if self._stopped:
                 return []  # ticks while stopped only feed the tempo estimate (in the clock)
             out += self._resume(position, event)  # ticks without Start/Continue: join in
-        elif self._last_tick is not None and not (
-            self._last_tick < position <= self._last_tick + MAX_TICK_GAP
+        elif (last := self._clock.last_tick) is not None and not (
+            last < position <= last + MAX_TICK_GAP
         ):
-            logger.debug("tick %d after %d: treated as a jump", position, self._last_tick)
+            logger.debug("tick %d after %d: treated as a jump", position, last)
             out += self._panic(event.time_seconds)
             out += self._resume(position, event, moved=True)
-        self._last_tick = position
-        self._last_tick_seconds = event.time_seconds
+        self._clock.heard_tick(position, event.time_seconds)
         self._position_ticks = position
         if position % TICKS_PER_STEP == 0:
             out += self._step(position // TICKS_PER_STEP, event.time_seconds)
@@ -304,13 +292,13 @@ class Session:
 
     # --- one step ---------------------------------------------------------------------------
     def _step(self, step: int, tick_seconds: float) -> list[Outgoing]:
-        seconds_per_step = self._seconds_per_step
+        seconds_per_step = self._clock.seconds_per_step
         self.player.advance(step)
         self.engine.on_step(step, tick_seconds, seconds_per_step)
         rows = {k: self.engine.decide(k) for k in range(step, step + self._lookahead + 1)}
         follow = self.player.recent_velocity() or FOLLOW_DEFAULT_VELOCITY
         now = tick_seconds if self._now is None else max(tick_seconds, self._now())
-        late_limit = late_note_on_limit_seconds(self._seconds_per_tick)
+        late_limit = late_note_on_limit_seconds(self._clock.seconds_per_tick)
         out: list[Outgoing] = []
         for i, slot in enumerate(self.slots):
             for target in self._due_times.steps_to_send(i, step, slot.early):
@@ -329,17 +317,18 @@ class Session:
                 if self._keep_take:
                     self._take.ended(target, slot.track, result.ended)
                     self._take.started(target, slot.track, result.started, velocity)
-                out += self._outgoing(result.messages, due)
+                out += self._outgoing(result.messages, due, late_limit)
         return out
 
     # --- output -----------------------------------------------------------------------------
     def _outgoing(
-        self, messages: list[Outgoing], due: float, *, late_ok: bool = False
+        self, messages: list[Outgoing], due: float, late_limit: float = math.inf
     ) -> list[Outgoing]:
-        """``messages`` stamped with their due time ``due`` (seconds) and ``late_ok``."""
+        """``messages`` stamped with their due time ``due`` and, for note-ons, the lateness
+        ``late_limit`` (seconds) beyond which the sender drops them (``math.inf``: never)."""
         if messages:
             self._max_due = max(self._max_due, due)
-        return [m._replace(due_seconds=due, late_ok=late_ok) for m in messages]
+        return [m._replace(due_seconds=due, late_limit_seconds=late_limit) for m in messages]
 
     def _panic(self, now_seconds: float) -> list[Outgoing]:
         """Every note off, due no earlier than anything already handed out (so it comes last)."""

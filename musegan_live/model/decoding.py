@@ -34,6 +34,7 @@ from musegan_live.representation import (
     STEPS_PER_BAR,
     STEPS_PER_PHRASE,
     TRACK_NAMES,
+    check_roll,
 )
 
 
@@ -140,12 +141,9 @@ def decode_notes(
     ``tracks`` are the representation indices of the T slices (e.g. ``[0, 2, 3, 4]`` for the
     accompaniment of a piano model). Raises ValueError for other shapes.
     """
-    probs = np.asarray(probabilities, dtype=np.float32)
-    expected = (N_BARS, STEPS_PER_BAR, N_PITCHES, len(tracks))
-    if probs.ndim != 5 or probs.shape[1:] != expected:
-        raise ValueError(
-            f"probabilities have shape {probs.shape}; expected [B, {', '.join(map(str, expected))}]"
-        )
+    probs = check_roll(
+        probabilities, "probabilities", ("B", N_BARS, STEPS_PER_BAR, N_PITCHES, len(tracks))
+    ).astype(np.float32, copy=False)
     notes = np.empty(probs.shape, dtype=bool)
     for slot, track in enumerate(tracks):
         name = TRACK_NAMES[track]

@@ -28,7 +28,7 @@ from musegan_live.model.model_dir import (
     load_model_card,
     load_session,
 )
-from musegan_live.representation import N_BARS, N_PITCHES, N_TRACKS, STEPS_PER_BAR
+from musegan_live.representation import N_BARS, N_PITCHES, N_TRACKS, STEPS_PER_BAR, check_roll
 
 logger = logging.getLogger(__name__)
 
@@ -180,22 +180,15 @@ class Accompanist:
         """Standard normal latents ``float32[batch, latent_dim]`` drawn with ``rng``."""
         return rng.standard_normal((batch, self.latent_dim), dtype=np.float32)
 
-    def _inputs(self, condition, known_mask, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        condition = np.asarray(condition)
-        known_mask = np.asarray(known_mask)
-        z = np.asarray(z)
-        batch = condition.shape[0] if condition.ndim == 4 else None
-        expected = {
-            "condition": (condition, (batch, N_BARS, STEPS_PER_BAR, N_PITCHES)),
-            "known_mask": (known_mask, (batch, N_BARS, STEPS_PER_BAR)),
-            "z": (z, (batch, self.latent_dim)),
-        }
-        for name, (array, shape) in expected.items():
-            if batch is None or array.shape != shape:
-                raise ValueError(
-                    f"{name} has shape {array.shape}; expected {shape} "
-                    "(condition [B,4,48,84], known_mask [B,4,48], z [B,latent_dim], same B)"
-                )
+    def _inputs(
+        self, condition: np.ndarray, known_mask: np.ndarray, z: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The three model inputs as ``float32``, checked: ``condition [B, 4, 48, 84]``,
+        ``known_mask [B, 4, 48]``, ``z [B, latent_dim]``, the same ``B``; ValueError otherwise."""
+        condition = check_roll(condition, "condition", ("B", N_BARS, STEPS_PER_BAR, N_PITCHES))
+        batch = condition.shape[0]
+        known_mask = check_roll(known_mask, "known_mask", (batch, N_BARS, STEPS_PER_BAR))
+        z = check_roll(z, "z", (batch, self.latent_dim))
         return (condition.astype(np.float32, copy=False), known_mask.astype(np.float32, copy=False),
                 z.astype(np.float32, copy=False))
 
@@ -237,12 +230,8 @@ class Accompanist:
     def full_phrase(self, condition: np.ndarray, accompaniment: np.ndarray) -> np.ndarray:
         """The condition ``[B,4,48,84]`` put among the 4 output tracks -> ``bool[B,4,48,84,5]``."""
         condition = np.asarray(condition).astype(bool)
-        accompaniment = np.asarray(accompaniment).astype(bool)
-        if accompaniment.shape != (*condition.shape, N_TRACKS - 1):
-            raise ValueError(
-                f"accompaniment has shape {accompaniment.shape}; expected "
-                f"{(*condition.shape, N_TRACKS - 1)} for a condition of shape {condition.shape}"
-            )
+        accompaniment = check_roll(accompaniment, "accompaniment", (*condition.shape, N_TRACKS - 1))
+        accompaniment = accompaniment.astype(bool)
         out = np.empty((*condition.shape, N_TRACKS), dtype=bool)
         out[..., self.condition_track] = condition
         out[..., self.output_tracks] = accompaniment

@@ -64,6 +64,33 @@ def test_phrase_cutting_with_hop_and_back():
     assert rep.steps_to_phrases(roll[:100]).shape == (0, 4, 48, 84, 5)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_drum_hits_step_by_step_cut_runs_as_roll_notes_does(seed):
+    roll = np.random.default_rng(seed).random((200, 84)) < 0.4  # runs of many lengths
+    starts, _, pitches = rep.roll_notes(roll, drums=True)
+    expected = np.zeros_like(roll)
+    expected[starts, pitches] = True
+    previous, into = np.zeros(84, dtype=bool), np.zeros(84, dtype=np.int64)
+    for step, notes in enumerate(roll):
+        hits, into = rep.drum_hits(notes, previous, into)
+        assert np.array_equal(hits, expected[step]), step
+        previous = notes
+
+
+def test_roll_checks_name_the_array_and_the_shapes_accepted():
+    roll = rep.check_roll(np.zeros((3, 84, 2)), "roll", ("n_steps", 84, "tracks"))
+    assert roll.shape == (3, 84, 2)
+    with pytest.raises(ValueError, match=r"z has shape \(1, 5\); expected \[1, 8\] or \[8\]"):
+        rep.check_roll(np.zeros((1, 5)), "z", (1, 8), (8,))
+    assert rep.check_track_slices([1, 1], 2) == (1, 1)
+    with pytest.raises(ValueError, match="distinct"):
+        rep.check_track_slices([1, 1], 2, distinct=True)
+    with pytest.raises(ValueError, match="one representation track index per slice"):
+        rep.check_track_slices([1], 2)
+    with pytest.raises(ValueError, match=r"track indices \[7\]"):
+        rep.check_track_slices([7], 1)
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 6), st.integers(0, 2**32 - 1))
 def test_sparse_npz_round_trip(tmp_path_factory, n_phrases, seed):

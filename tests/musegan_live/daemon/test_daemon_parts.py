@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ class Out:
     port_index: int
     message: mido.Message
     due_seconds: float
-    late_ok: bool = False
+    late_limit_seconds: float = 0.015
 
 
 def note(pitch: int, velocity: int = 100, channel: int = 0) -> mido.Message:
@@ -71,14 +72,14 @@ def test_future_messages_wait_for_their_deadline_and_never_go_early():
 def test_late_note_ons_are_dropped_but_note_offs_always_sent():
     port = FakeOutputPort()
     clock = FakeTime(100.0)
-    sender = OutputSender([port], late_drop_seconds=0.015, now=clock)
+    sender = OutputSender([port], now=clock)
     sender.schedule(
         [
             Out(0, note(60), 99.9),  # 100 ms late: dropped
             Out(0, note(61, 0), 99.9),  # a late note-off still goes out
             Out(0, mido.Message("control_change", control=64, value=0), 99.9),
             Out(0, note(62), 99.99),  # 10 ms late: in tolerance
-            Out(0, note(63), 99.9, late_ok=True),  # the player's own note (thru): never dropped
+            Out(0, note(63), 99.9, math.inf),  # the player's own note (thru): never dropped
         ]
     )
     assert port.messages == [

@@ -153,7 +153,7 @@ def test_png_probabilities_are_shaded(tmp_path):
 
 
 def test_bad_inputs(tmp_path):
-    with pytest.raises(ValueError, match="rolls must be"):
+    with pytest.raises(ValueError, match="rolls has shape"):
         save_png(tmp_path / "x.png", np.zeros((10, 84)))
     with pytest.raises(ValueError, match="tracks"):
         save_png(tmp_path / "x.png", np.zeros((48, 84, 2), dtype=bool))
