@@ -13,6 +13,11 @@ limit where it makes the message, :func:`~musegan_live.live.outgoing.late_note_o
 of the tempo then, and ``math.inf`` for the player's own notes through thru: late is better than
 lost); note-offs, controllers and everything else are always sent, late or not, so no note is
 left hanging.
+
+The sender knows which notes it has really sent and not yet ended: :meth:`discard_pending`
+(before a panic) drops what is still queued and ends each of those notes with its own note-off
+at once, so a note-off that was still waiting (a track sent early or late by its latency
+offset) is not lost with the queue. CC123 alone is not enough: some synths ignore it.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ def _is_note_on(message: mido.Message) -> bool:
     return message.type == "note_on" and message.velocity > 0
 
 
+def _is_note_off(message: mido.Message) -> bool:
+    return message.type == "note_off" or (message.type == "note_on" and message.velocity == 0)
+
+
 class OutputSender:
     """Sends ``Outgoing`` messages to ``ports[port_index]`` at their due time.
 
@@ -61,6 +70,7 @@ class OutputSender:
         self._on_sent = on_sent
         self._now = now
         self._heap: list[_Pending] = []
+        self._sounding: set[tuple[int, int, int]] = set()  # (port, channel, note) sent, not ended
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
@@ -103,10 +113,15 @@ class OutputSender:
                           drop_late=False)
 
     def discard_pending(self) -> int:
-        """Forget everything not yet sent (before a panic); return how many were pending."""
+        """Forget everything not yet sent (before a panic), then end every note this sender has
+        sent and not ended with its own note-off, now. Returns how many were pending."""
         with self._cond:
             count = len(self._heap)
             self._heap.clear()
+            for port_index, channel, pitch in sorted(self._sounding):
+                off = mido.Message("note_off", channel=channel, note=pitch, velocity=0)
+                self._deliver((self._now(), next(self._seq), Outgoing(port_index, off)),
+                              drop_late=False)
             return count
 
     def pending(self) -> int:
@@ -145,6 +160,10 @@ class OutputSender:
                 logger.error("cannot send %s: %s", message, err)
             return
         self.sent_count += 1
+        if _is_note_on(message):
+            self._sounding.add((port_index, message.channel, message.note))
+        elif _is_note_off(message):
+            self._sounding.discard((port_index, message.channel, message.note))
         if self._on_sent is not None:
             self._on_sent(port_index, message, now)
 

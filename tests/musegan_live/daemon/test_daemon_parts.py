@@ -110,6 +110,22 @@ def test_discard_pending_and_send_now_for_panic():
     assert recorded == [(1, mido.Message("control_change", control=123, value=0), 0.0)]
 
 
+def test_discard_pending_ends_notes_already_sent_with_their_own_note_off():
+    """A bass note sent early by its latency offset has its note-off still queued when the
+    daemon stops: the note-off must not be lost with the queue (yesterday only CC123 ended
+    it, which some synths ignore)."""
+    port = FakeOutputPort()
+    clock = FakeTime(10.0)
+    sender = OutputSender([port], now=clock)
+    off = mido.Message("note_off", channel=2, note=40, velocity=0)
+    sender.schedule([Out(0, note(40, channel=2), 10.0), Out(0, off, 10.5),
+                     Out(0, note(45, channel=2), 10.6)])
+    assert port.messages == [note(40, channel=2)]
+    assert sender.discard_pending() == 2
+    assert port.messages == [note(40, channel=2), off]  # its own note-off; 45 was never sent
+    assert sender.discard_pending() == 0 and len(port.messages) == 2  # nothing twice
+
+
 def test_stop_with_flush_sends_what_is_pending():
     port = FakeOutputPort()
     sender = OutputSender([port])
