@@ -7,8 +7,9 @@ track, over the whole phrase (4 bars x 48 steps, bar lines do not cut notes):
 
 1. **Voice limit** (``max_voices``, per track name): at each step at most this many pitches sound,
    the most probable ones (a guitar has six strings; a bass line is one note, two with an octave).
-2. **Hysteresis** (pitched tracks): a note starts where the probability reaches ``threshold`` and
-   holds while it stays at or above ``sustain_threshold`` (lower), so a held note does not stutter.
+2. **Hysteresis** (pitched tracks): a note starts where the probability reaches the track's start
+   threshold (``track_thresholds[name]``, else ``threshold``) and holds while it stays at or above
+   ``sustain_threshold`` (never above the start threshold), so a held note does not stutter.
 3. **Minimum length** (``min_note_steps``, per track name): a note shorter than this many steps is
    dropped, unless it still sounds at the phrase's last step (it may go on past the phrase: in the
    live engine the next plan decides).
@@ -47,13 +48,16 @@ class NoteDecoding:
     (no hysteresis). Never above ``threshold``.
     ``min_note_steps``: track name -> shortest note kept, in steps (48 per bar; 3 = a 16th note).
     ``max_voices``: track name -> most pitches sounding at one step.
-    Tracks not named have no minimum length and no voice limit.
+    ``track_thresholds``: track name -> its own start threshold (a model less sure of one
+    instrument than of another needs a lower one there to play it as densely as a band does).
+    Tracks not named have no minimum length, no voice limit and the common ``threshold``.
     """
 
     threshold: float = 0.5
     sustain_threshold: float | None = None
     min_note_steps: Mapping[str, int] = field(default_factory=dict)
     max_voices: Mapping[str, int] = field(default_factory=dict)
+    track_thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -77,15 +81,29 @@ class NoteDecoding:
                         f"{key}.{name} must be between {lowest} and {highest}, got {value}"
                     )
 
-    @property
-    def hold_threshold(self) -> float:
-        """The threshold a started note must stay above (``sustain_threshold`` or ``threshold``)."""
-        return self.threshold if self.sustain_threshold is None else self.sustain_threshold
+        for name, value in self.track_thresholds.items():
+            if name not in TRACK_NAMES:
+                raise ValueError(f"track_thresholds names {name!r}, which is not one of "
+                                 f"{TRACK_NAMES}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0.0 < value < 1.0:
+                raise ValueError(f"track_thresholds.{name} must be in (0, 1), got {value!r}")
+
+    def start_threshold(self, name: str) -> float:
+        """Where a note of track ``name`` starts: its own threshold, else ``threshold``."""
+        return float(self.track_thresholds.get(name, self.threshold))
+
+    def hold_threshold(self, name: str) -> float:
+        """What a started note of track ``name`` must stay above: ``sustain_threshold`` (or its
+        start threshold without hysteresis), never above the start threshold."""
+        start = self.start_threshold(name)
+        return start if self.sustain_threshold is None else min(self.sustain_threshold, start)
 
     def with_threshold(self, threshold: float | None) -> NoteDecoding:
-        """This decoding with another start threshold (``None``: unchanged).
+        """This decoding with another start threshold for every track (``None``: unchanged).
 
-        The sustain threshold is kept, but never above the new start threshold.
+        The per-track thresholds give way to it (``--threshold`` is one knob for the whole band);
+        the sustain threshold is kept, but never above the new start threshold.
         """
         if threshold is None:
             return self
@@ -93,7 +111,7 @@ class NoteDecoding:
         sustain = self.sustain_threshold
         if sustain is not None:
             sustain = min(sustain, threshold)
-        return replace(self, threshold=threshold, sustain_threshold=sustain)
+        return replace(self, threshold=threshold, sustain_threshold=sustain, track_thresholds={})
 
     def to_mapping(self) -> dict[str, Any]:
         """The ``decoding`` section of ``model.yaml`` (everything but ``threshold``)."""
@@ -101,6 +119,7 @@ class NoteDecoding:
             "sustain_threshold": self.sustain_threshold,
             "min_note_steps": dict(self.min_note_steps),
             "max_voices": dict(self.max_voices),
+            "track_thresholds": dict(self.track_thresholds),
         }
 
     @classmethod
@@ -110,18 +129,16 @@ class NoteDecoding:
         Raises ValueError naming the bad key.
         """
         values = dict(values or {})
-        unknown = sorted(set(values) - {"sustain_threshold", "min_note_steps", "max_voices"})
+        known = ("sustain_threshold", "min_note_steps", "max_voices", "track_thresholds")
+        unknown = sorted(set(values) - set(known))
         if unknown:
-            raise ValueError(
-                f"unknown decoding key(s) {unknown}; known: sustain_threshold, min_note_steps, "
-                "max_voices"
-            )
+            raise ValueError(f"unknown decoding key(s) {unknown}; known: {', '.join(known)}")
         sustain = values.get("sustain_threshold")
         if sustain is not None and (isinstance(sustain, bool) or
                                     not isinstance(sustain, (int, float))):
             raise ValueError(f"sustain_threshold must be a number or null, got {sustain!r}")
         per_track = {}
-        for key in ("min_note_steps", "max_voices"):
+        for key in ("min_note_steps", "max_voices", "track_thresholds"):
             mapping = values.get(key) or {}
             if not isinstance(mapping, Mapping):
                 raise ValueError(f"{key} must map track names to numbers, got {mapping!r}")
@@ -152,10 +169,10 @@ def decode_notes(
         if voices is not None and voices < N_PITCHES:
             track_probs = np.where(_loudest(track_probs, voices), track_probs, 0.0)
         if track == DRUMS:
-            notes[..., slot] = track_probs >= decoding.threshold
+            notes[..., slot] = track_probs >= decoding.start_threshold(name)
         else:
             notes[..., slot] = _held_notes(
-                track_probs, decoding.threshold, decoding.hold_threshold,
+                track_probs, decoding.start_threshold(name), decoding.hold_threshold(name),
                 decoding.min_note_steps.get(name, 1),
             )
     return notes

@@ -87,11 +87,23 @@ def test_drums_are_thresholded_hit_by_hit() -> None:
 def test_another_threshold_keeps_the_sustain_threshold_below_it() -> None:
     decoding = NoteDecoding(0.5, sustain_threshold=0.4, min_note_steps={"Bass": 3})
     assert decoding.with_threshold(None) is decoding
-    assert decoding.with_threshold(0.7).hold_threshold == 0.4
+    assert decoding.with_threshold(0.7).hold_threshold("Bass") == 0.4
     lowered = decoding.with_threshold(0.3)
-    assert (lowered.threshold, lowered.hold_threshold) == (0.3, 0.3)
+    assert (lowered.threshold, lowered.hold_threshold("Bass")) == (0.3, 0.3)
     assert lowered.min_note_steps == {"Bass": 3}
-    assert NoteDecoding(0.6).with_threshold(0.2).hold_threshold == 0.2
+    assert NoteDecoding(0.6).with_threshold(0.2).hold_threshold("Guitar") == 0.2
+
+
+def test_a_track_can_have_its_own_start_threshold() -> None:
+    probs = probabilities()
+    along_phrase(probs, 1, C4)[0:12] = 0.3  # a guitar note the model is not sure of
+    along_phrase(probs, 3, C4)[0:12] = 0.3  # the same on strings
+    decoding = NoteDecoding(0.5, 0.4, track_thresholds={"Guitar": 0.25})
+    notes = decode_notes(probs, TRACKS, decoding)
+    assert notes_of(notes, 1, C4) == [(0, 12)] and notes_of(notes, 3, C4) == []
+    assert decoding.hold_threshold("Guitar") == 0.25 and decoding.hold_threshold("Bass") == 0.4
+    # one --threshold for the whole band replaces them
+    assert decoding.with_threshold(0.6).track_thresholds == {}
 
 
 @pytest.mark.parametrize(
@@ -103,6 +115,7 @@ def test_another_threshold_keeps_the_sustain_threshold_below_it() -> None:
         ({"min_note_steps": {"Bass": 2.5}}, "min_note_steps.Bass must be a whole number"),
         ({"max_voices": [2, 3]}, "max_voices must map track names to numbers"),
         ({"sustain": 0.4}, r"unknown decoding key\(s\) \['sustain'\]"),
+        ({"track_thresholds": {"Bass": 1.5}}, r"track_thresholds.Bass must be in \(0, 1\)"),
     ],
 )
 def test_bad_decoding_values_are_named(values: dict, message: str) -> None:
@@ -111,7 +124,7 @@ def test_bad_decoding_values_are_named(values: dict, message: str) -> None:
 
 
 def test_the_model_yaml_section_round_trips() -> None:
-    decoding = NoteDecoding(0.5, 0.4, {"Strings": 6}, {"Guitar": 6})
+    decoding = NoteDecoding(0.5, 0.4, {"Strings": 6}, {"Guitar": 6}, {"Bass": 0.3})
     assert NoteDecoding.from_mapping(0.5, decoding.to_mapping()) == decoding
     assert NoteDecoding.from_mapping(0.5, None) == NoteDecoding(0.5)
 
