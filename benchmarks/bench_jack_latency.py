@@ -47,7 +47,6 @@ from harness.jack_rig import (  # noqa: E402
     JackMidiRecorder,
     JackServer,
     play_piano,
-    threshold_for_piano_part,
 )
 
 TICK_FRAMES_120 = 1000  # at 48 kHz
@@ -97,7 +96,7 @@ def xruns(server: JackServer) -> int:
     return len(re.findall(r"XRun", server.log_path.read_text(errors="replace")))
 
 
-def run_config(model: Path, threshold: float, period: int, realtime: bool, seconds: float,
+def run_config(model: Path, threshold: float | None, period: int, realtime: bool, seconds: float,
                log_dir: Path) -> dict[str, object]:
     server = JackServer(period_frames=period, realtime=realtime).start()
     try:
@@ -107,8 +106,9 @@ def run_config(model: Path, threshold: float, period: int, realtime: bool, secon
         clock = ClockMaster(server, bpm=120)
         clock.connect(recorder.port_name("clock"))
         args = ["--model", str(model), "--backend", "jack", "--in", player.port_name,
-                "--out", recorder.port_name("in"), "--clock", "external",
-                "--threshold", f"{threshold:.6f}", "--seed", "1"]
+                "--out", recorder.port_name("in"), "--clock", "external", "--seed", "1"]
+        if threshold is not None:
+            args += ["--threshold", f"{threshold:.6f}"]
         started = time.monotonic()
         daemon = DaemonProcess(server, args, log_dir)
         try:
@@ -180,16 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=REPO / "exported_models" / "default")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="note threshold (default: one at which the model plays all tracks)")
+                        help="one note threshold for every track (default: the model's own)")
     parser.add_argument("--periods", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--modes", nargs="+", choices=("rt", "nort"), default=["rt", "nort"])
     parser.add_argument("--seconds", type=float, default=8.0, help="clock running per config")
     args = parser.parse_args(argv)
     if not (args.model / "model.yaml").is_file():
         parser.error(f"no exported model at {args.model}; pass --model DIR")
-    threshold = args.threshold or threshold_for_piano_part(args.model)
+    threshold = args.threshold
     print(f"machine: {jack_machine_description()}")
-    print(f"model: {args.model} (threshold {threshold:.4f}); 120 BPM, 48 kHz, "
+    print(f"model: {args.model} (threshold {threshold or 'of model.yaml'}); 120 BPM, 48 kHz, "
           f"{args.seconds:g} s per configuration")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

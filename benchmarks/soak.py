@@ -45,10 +45,9 @@ from harness.jack_rig import (  # noqa: E402
     JackMidiPlayer,
     JackMidiRecorder,
     JackServer,
+    model_playing_every_track,
     play_piano,
-    threshold_for_piano_part,
 )
-from musegan_live.model.model_dir import load_model_card  # noqa: E402
 
 CHUNK_SECONDS = 10.0
 
@@ -139,32 +138,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.model / "model.yaml").is_file():
         parser.error(f"no exported model at {args.model}; pass --model DIR")
-    if args.threshold == "model":
-        threshold = load_model_card(args.model).threshold
-    elif args.threshold == "dense":
-        threshold = threshold_for_piano_part(args.model)
-    else:
-        threshold = float(args.threshold)
+    threshold = None if args.threshold in ("model", "dense") else float(args.threshold)
     print(f"machine: {jack_machine_description()}")
     server = JackServer(period_frames=args.period, realtime=not args.no_realtime).start()
-    print(f"{server.describe()}; model {args.model} (threshold {threshold:.4f}); "
+    print(f"{server.describe()}; model {args.model} (threshold {args.threshold}); "
           f"{args.bpm:g} BPM for {args.minutes:g} min")
     with tempfile.TemporaryDirectory() as tmp:
+        if args.threshold == "dense":  # a start threshold per track at which each one plays
+            args.model = model_playing_every_track(args.model, Path(tmp))
         try:
             return soak(server, args, threshold, Path(tmp))
         finally:
             server.stop()
 
 
-def soak(server: JackServer, args: argparse.Namespace, threshold: float, log_dir: Path) -> int:
+def soak(server: JackServer, args: argparse.Namespace, threshold: float | None,
+         log_dir: Path) -> int:
     recorder = JackMidiRecorder(server, inputs=("in", "clock"))
     player = JackMidiPlayer(server)
     clock = ClockMaster(server, bpm=args.bpm)
     clock.connect(recorder.port_name("clock"))
+    own = [] if threshold is None else ["--threshold", f"{threshold:.6f}"]
     daemon = DaemonProcess(server, ["--model", str(args.model), "--backend", "jack",
                                     "--in", player.port_name, "--out", recorder.port_name("in"),
-                                    "--clock", "external", "--threshold", f"{threshold:.6f}",
-                                    "--seed", "1", *(["-v"] if args.verbose else [])],
+                                    "--clock", "external", "--seed", "1", *own,
+                                    *(["-v"] if args.verbose else [])],
                            log_dir)
     alignment = Alignment(recorder.rate, args.bpm)
     try:

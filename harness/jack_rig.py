@@ -496,18 +496,24 @@ def play_piano(player: JackMidiPlayer, seconds: float, *, bpm: float = 120.0,
     return count
 
 
-def threshold_for_piano_part(model_dir: Path) -> float:
-    """A note threshold at which a (barely trained) model plays all four tracks to
-    ``CHORDS``: the lowest, over the tracks, of each track's 90th percentile of
-    probabilities, for the part unheard, one bar, two bars and fully heard, with a few
-    latent vectors (so each track is on in a tenth of its cells or more).
+def piano_part_thresholds(model_dir: Path) -> dict[str, float]:
+    """Per output track, a start threshold at which a (barely trained) model plays it to
+    ``CHORDS``: the track's 90th percentile of probabilities over the steps that sound live,
+    i.e. the steps of the planned bar not heard yet, planned as the engine plans (bars 1-3
+    heard, the bar itself heard for 0, 1, 2 or 3 beats), with a few latent vectors.
 
-    Tiny test models' probabilities sit far apart per track; at the model's own threshold
-    some tracks may never sound."""
+    Tiny test models' probabilities sit far apart per track, and apart between heard and
+    unheard steps: at one common threshold some tracks never sound while others sound on
+    every pitch."""
     import numpy as np
 
     from musegan_live.model.inference import Accompanist
-    from musegan_live.representation import LOWEST_PITCH, STEPS_PER_BEAT
+    from musegan_live.representation import (
+        LOWEST_PITCH,
+        STEPS_PER_BAR,
+        STEPS_PER_BEAT,
+        TRACK_NAMES,
+    )
 
     accompanist = Accompanist.from_dir(model_dir)
     condition = np.zeros((4, 48, 84), np.float32)
@@ -516,14 +522,26 @@ def threshold_for_piano_part(model_dir: Path) -> float:
             start = beat * STEPS_PER_BEAT
             for pitch in CHORDS[bar]:
                 condition[bar, start : start + 10, pitch - LOWEST_PITCH] = 1.0
-    masks = np.zeros((4, 4, 48), np.float32)
-    for i, heard_steps in enumerate((0, 48, 96, 192)):
-        masks[i].reshape(-1)[:heard_steps] = 1.0
     rng = np.random.default_rng(0)
-    batch = 16  # every mask with four latent vectors
-    z = np.concatenate([accompanist.sample_z(rng) for _ in range(batch)]).astype(np.float32)
-    probabilities = accompanist.probabilities(
-        np.repeat(condition[None], batch, 0), np.tile(masks, (4, 1, 1)), z
-    )
-    per_track = [np.quantile(probabilities[..., k], 0.9) for k in range(probabilities.shape[-1])]
-    return float(min(per_track))
+    unheard = []
+    for beats_heard in range(4):
+        mask = np.zeros((4, 4, 48), np.float32)
+        mask.reshape(4, -1)[:, : 3 * STEPS_PER_BAR + beats_heard * STEPS_PER_BEAT] = 1.0
+        z = accompanist.sample_z(rng, 4).astype(np.float32)
+        probabilities = accompanist.probabilities(np.repeat(condition[None], 4, 0), mask, z)
+        unheard.append(probabilities[:, 3, beats_heard * STEPS_PER_BEAT :].reshape(
+            -1, probabilities.shape[-1]))
+    cells = np.concatenate(unheard)
+    return {TRACK_NAMES[track]: float(np.quantile(cells[:, k], 0.9))
+            for k, track in enumerate(accompanist.output_tracks)}
+
+
+def model_playing_every_track(model_dir: Path, dest: Path) -> Path:
+    """A copy of ``model_dir`` in ``dest`` whose ``model.yaml`` starts each track at its
+    :func:`piano_part_thresholds` (for tests and benchmarks with barely trained models)."""
+    from musegan_live.model.model_dir import write_track_thresholds
+
+    copy = dest / f"{Path(model_dir).name}-playing"
+    shutil.copytree(model_dir, copy, dirs_exist_ok=True)
+    write_track_thresholds(copy, piano_part_thresholds(model_dir))
+    return copy

@@ -23,12 +23,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from musegan_live.atomic_files import atomic_write
 from musegan_live.errors import MuseganLiveError
 from musegan_live.model.decoding import decode_notes
 from musegan_live.model.inference import Accompanist
+from musegan_live.model.model_dir import write_track_thresholds
 from musegan_live.representation import DRUMS, TRACK_NAMES, load_sparse_npz
 from training.evaluate import choose_phrases
 from training.evaluation.live import heard_condition, live_known_mask, planned_bar
@@ -93,15 +92,6 @@ def calibrate(
     return result
 
 
-def write_thresholds(model_dir: Path, thresholds: dict[str, float]) -> None:
-    """Store ``thresholds`` as ``decoding.track_thresholds`` in ``model_dir/model.yaml``."""
-    card_path = model_dir / "model.yaml"
-    values = yaml.safe_load(card_path.read_text())
-    values.setdefault("decoding", {})["track_thresholds"] = thresholds
-    text = yaml.safe_dump(values, sort_keys=False).encode()
-    atomic_write(card_path, lambda f: f.write(text))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.calibrate",
                                      description=__doc__.split("\n")[0])
@@ -119,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         real = data.phrases(choose_phrases(data, accompanist.condition_track, args.n, rng))
         result = calibrate(accompanist, real, rng)
         if args.write:
-            write_thresholds(args.model, {name: row["threshold"] for name, row in result.items()})
+            write_track_thresholds(
+                args.model, {name: row["threshold"] for name, row in result.items()})
     except MuseganLiveError as err:
         print(f"training.calibrate: {err}", file=sys.stderr)
         return err.exit_code

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from musegan_live.atomic_files import atomic_write
 from musegan_live.errors import ModelError
 from musegan_live.model.decoding import NoteDecoding
 from musegan_live.representation import TRACK_NAMES, other_tracks, representation_constants
@@ -262,3 +263,15 @@ def check_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
     metadata = dict(session.get_modelmeta().custom_metadata_map)
     check_metadata_map(metadata, path)
     return metadata
+
+
+def write_track_thresholds(model_dir: str | os.PathLike, thresholds: Mapping[str, float]) -> None:
+    """Store per-track start thresholds as ``decoding.track_thresholds`` in ``model.yaml``
+    (the rest of the file is kept; written atomically)."""
+    card_path = Path(model_dir) / CARD_FILE
+    values = yaml.safe_load(card_path.read_text())
+    values.setdefault("decoding", {})["track_thresholds"] = {
+        name: float(value) for name, value in thresholds.items()
+    }
+    text = yaml.safe_dump(values, sort_keys=False).encode()
+    atomic_write(card_path, lambda f: f.write(text))

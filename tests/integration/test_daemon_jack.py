@@ -15,6 +15,7 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -27,8 +28,8 @@ from harness.jack_rig import (
     JackServer,
     RecordedEvent,
     jack_connect,
+    model_playing_every_track,
     play_piano,
-    threshold_for_piano_part,
     wait_until,
 )
 from musegan_live.clock.follower import MidiClockFollower
@@ -45,16 +46,16 @@ TICK_FRAMES_120 = 1_000
 
 
 @pytest.fixture(scope="module")
-def live_threshold(live_model_dir) -> float:
-    return threshold_for_piano_part(live_model_dir)
+def playing_model(live_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with a start threshold per track at which it plays every track."""
+    return model_playing_every_track(live_model_dir, tmp_path_factory.mktemp("playing"))
 
 
-def daemon_args(model_dir, threshold, player, recorder, *extra: str) -> list[str]:
+def daemon_args(model_dir, player, recorder, *extra: str) -> list[str]:
     return [
         "--model", str(model_dir), "--backend", "jack",
         "--in", player.port_name, "--out", recorder.port_name("in"),
-        "--threshold", f"{threshold:.4f}", "--seed", "1", "--clock-loss-timeout", "0.25",
-        "--clock", "external", *extra,
+        "--seed", "1", "--clock-loss-timeout", "0.25", "--clock", "external", *extra,
     ]
 
 
@@ -173,10 +174,10 @@ def transport_frames(clock_events, status: int) -> list[int]:
 
 # --- the main session -------------------------------------------------------------------------
 def test_accompaniment_follows_the_clock_through_stop_start_and_sigterm(
-    jack_server, live_model_dir, live_threshold, recorder, player, clock_master, tmp_path
+    jack_server, playing_model, recorder, player, clock_master, tmp_path
 ):
     record_path = tmp_path / "session.mid"
-    args = daemon_args(live_model_dir, live_threshold, player, recorder,
+    args = daemon_args(playing_model, player, recorder,
                        "--record", str(record_path))
     daemon = start_daemon(jack_server, args, tmp_path, player, clock_master)
     try:
@@ -255,13 +256,13 @@ def spp_bytes(position_16ths: int) -> list[int]:
 
 
 def test_song_position_jumps_resync(
-    jack_server, live_model_dir, live_threshold, recorder, player, clock_master, tmp_path
+    jack_server, playing_model, recorder, player, clock_master, tmp_path
 ):
     """Stop, Song Position to bar 5, Continue; later, while running, Song Position back to
     bar 1 (a DAW loop). jack_midi_clock sends Song Position only with a timecode master, so
     the test's player client sends them, on the same input as the clock."""
     jack_connect(jack_server, player.port_name, recorder.port_name("clock"))
-    args = daemon_args(live_model_dir, live_threshold, player, recorder)
+    args = daemon_args(playing_model, player, recorder)
     daemon = start_daemon(jack_server, args, tmp_path, player, clock_master)
     try:
         play_piano(player, 6.0)
@@ -306,9 +307,9 @@ def test_song_position_jumps_resync(
 
 # --- faults -----------------------------------------------------------------------------------
 def test_clock_dying_mid_bar_silences_within_a_beat(
-    jack_server, live_model_dir, live_threshold, recorder, player, clock_master, tmp_path
+    jack_server, playing_model, recorder, player, clock_master, tmp_path
 ):
-    args = daemon_args(live_model_dir, live_threshold, player, recorder)
+    args = daemon_args(playing_model, player, recorder)
     daemon = start_daemon(jack_server, args, tmp_path, player, clock_master)
     try:
         play_piano(player, 4.0)
@@ -332,11 +333,11 @@ def test_clock_dying_mid_bar_silences_within_a_beat(
 
 
 def test_jittered_clock_keeps_the_accompaniment_locked(
-    jack_server, live_model_dir, live_threshold, recorder, player, tmp_path
+    jack_server, playing_model, recorder, player, tmp_path
 ):
     clock = ClockMaster(jack_server, bpm=120, jitter_percent=20)
     clock.connect(recorder.port_name("clock"))
-    args = daemon_args(live_model_dir, live_threshold, player, recorder)
+    args = daemon_args(playing_model, player, recorder)
     daemon = start_daemon(jack_server, args, tmp_path, player, clock)
     try:
         play_piano(player, 4.0)
@@ -399,11 +400,11 @@ def test_jack_server_killed_under_the_daemon(jack_tools, live_model_dir, tmp_pat
 
 
 def test_internal_clock_when_no_external_clock_comes(
-    jack_server, live_model_dir, live_threshold, recorder, player, tmp_path
+    jack_server, playing_model, recorder, player, tmp_path
 ):
     """clock auto: no clock on the input, so after a second the daemon plays on its own clock
     and (with --send-clock) sends that clock for a DAW to follow."""
-    args = daemon_args(live_model_dir, live_threshold, player, recorder,
+    args = daemon_args(playing_model, player, recorder,
                        "--clock", "auto", "--bpm", "150", "--send-clock")
     daemon = start_daemon(jack_server, args, tmp_path, player, None)
     try:
