@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
             state[CHECKPOINT_KEY] = average.state_dict()
         save_checkpoint(out_dir / "checkpoint.pt", state)
         logger.info("checkpoint at step %d (%s): %s", step, reason, out_dir / "checkpoint.pt")
+        if cfg.log.keep_checkpoints:  # snapshots to choose from later (a GAN never settles)
+            save_checkpoint(out_dir / f"checkpoint_{step:07d}.pt", state)
 
     # --- stopping: the first Ctrl-C / SIGTERM asks the loop to finish its step and save; a
     # second Ctrl-C aborts at once. Under DDP the ranks agree on stopping through an all-reduce.

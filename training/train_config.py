@@ -130,6 +130,8 @@ class LogConfig:
     log_every: int = 50
     sample_every: int = 1000
     checkpoint_every: int = 1000
+    #: also keep every checkpoint as checkpoint_NNNNNNN.pt (checkpoint.pt is the latest)
+    keep_checkpoints: bool = False
     #: how many phrases the sample grid holds (each at three knowledge levels)
     n_samples: int = 4
     progress_bar: bool = True
