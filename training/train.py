@@ -19,6 +19,7 @@ import copy
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -295,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
             with warnings.catch_warnings():
                 # in the reconstruction-only phase the critic's optimizer has not stepped yet;
                 # its schedule still advances with the generator steps (that is the intent)
-                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step()`")
+                warnings.filterwarnings(
+                    "ignore", re.escape("Detected call of `lr_scheduler.step()`"))
                 sched_d.step()
             step += 1
 

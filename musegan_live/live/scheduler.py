@@ -96,6 +96,9 @@ class Scheduler:
             ledger.use_channel(slot.port_index, slot.channel)
         n = len(slots)
         self._sounding = np.zeros((n, N_PITCHES), dtype=bool)  # pitched: notes on now
+        # pitched: notes the plan holds whose note-on was dropped as late; they stay silent
+        # until the plan ends them (a late start is never played a step later instead)
+        self._silent = np.zeros((n, N_PITCHES), dtype=bool)
         self._last_row = np.zeros((n, N_PITCHES), dtype=bool)  # the row sent at _last_step
         self._last_step = np.full(n, -(10**9), dtype=np.int64)
         self._steps_into_run = np.zeros((n, N_PITCHES), dtype=np.int64)  # drums, see drum_hits
@@ -115,6 +118,7 @@ class Scheduler:
     def reset(self) -> None:
         """Forget what is sounding (after the ledger ended every note)."""
         self._sounding[:] = False
+        self._silent[:] = False
         self._last_row[:] = False
         self._last_step[:] = -(10**9)
         self._drum_off[:] = -1
@@ -131,7 +135,8 @@ class Scheduler:
         """Messages for ``slot`` at ``step`` given its notes ``bool[84]`` there.
 
         With ``allow_note_ons`` False (the step is too late to play) only note-offs are sent and
-        the note-ons that were due are counted in ``dropped``.
+        the note-ons that were due are counted in ``dropped``; a dropped pitched note stays
+        dropped for as long as the plan holds it.
         """
         i = slot.column
         notes = np.asarray(notes, dtype=bool)
@@ -139,13 +144,16 @@ class Scheduler:
             ends, starts = self._drum_changes(i, step, notes, allow_note_ons)
         else:
             ends = np.flatnonzero(self._sounding[i] & ~notes)
-            starts = np.flatnonzero(notes & ~self._sounding[i])
+            self._silent[i] &= notes  # a silently held note is over where the plan ends it
+            starts = np.flatnonzero(notes & ~self._sounding[i] & ~self._silent[i])
         out: list[Outgoing] = []
         port, channel = slot.port_index, slot.channel
         for row in ends:
             out += self.ledger.note_off(port, channel, LOWEST_PITCH + int(row))
         dropped = 0
         if not allow_note_ons:
+            if not slot.drums:
+                self._silent[i, starts] = True
             dropped, starts = len(starts), starts[:0]
         for row in starts:
             out += self.ledger.note_on(port, channel, LOWEST_PITCH + int(row), velocity)
