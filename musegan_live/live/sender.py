@@ -5,7 +5,9 @@
 variable until the earliest deadline (a heap keyed by due time, then arrival order, so messages
 due together keep their order) and sends. A message already due when scheduled, with nothing
 earlier pending, is sent at once by the caller's thread, saving a thread wake-up on the common
-path (step events due "now").
+path (step events due "now"). Neither that caller nor the thread ever sleeps inside a port while
+holding the lock: a port that paces bursts (``send_delay_seconds``) is waited for by the sender's
+thread on its condition variable, which releases the lock.
 
 Lateness: a note-on more than its own ``late_limit_seconds`` behind its deadline is dropped and
 counted (a late note would sound out of time and, with others, as a burst; the session sets the
@@ -98,7 +100,8 @@ class OutputSender:
                     )
                 key = (item.due_seconds, next(self._seq), item)
                 nothing_earlier = not self._heap or self._heap[0][0] > item.due_seconds
-                if nothing_earlier and item.due_seconds <= self._now():
+                port_ready = self._ports[item.port_index].send_delay_seconds() <= 0.0
+                if nothing_earlier and port_ready and item.due_seconds <= self._now():
                     self._deliver(key)
                     continue
                 heapq.heappush(self._heap, key)
@@ -178,6 +181,10 @@ class OutputSender:
                     self._cond.wait(delay)
                     continue
                 while self._heap and self._heap[0][0] <= self._now():
+                    pacing = self._ports[self._heap[0][2].port_index].send_delay_seconds()
+                    if pacing > 0:  # the port paces a burst: wait without holding the lock
+                        self._cond.wait(pacing)
+                        break
                     self._deliver(heapq.heappop(self._heap))
 
 

@@ -115,6 +115,13 @@ class OutputPort(_Port):
     def _send(self, data: list[int]) -> None:
         raise NotImplementedError
 
+    def send_delay_seconds(self) -> float:
+        """How long a ``send`` now would have to wait (a backend pacing bursts); 0 = none.
+
+        A caller that must not block (the timing thread) asks first and leaves the message to
+        a thread that may wait."""
+        return 0.0
+
 
 class InputPort(_Port):
     """A MIDI source. Each arriving message becomes a ``ReceivedMidi`` on ``self.queue``.

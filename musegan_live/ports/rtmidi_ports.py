@@ -145,14 +145,19 @@ class RtMidiOutputPort(OutputPort):
             deque(maxlen=burst_messages) if burst_messages else None
         )
 
+    def send_delay_seconds(self) -> float:
+        recent = self._recent
+        if recent is None or len(recent) < (recent.maxlen or 0):
+            return 0.0
+        return max(0.0, self._burst_window - (time.monotonic() - recent[0]))
+
     def _send(self, data: list[int]) -> None:
         recent = self._recent
         if recent is not None:
-            now = time.monotonic()
-            if len(recent) == recent.maxlen and now - recent[0] < self._burst_window:
-                time.sleep(self._burst_window - (now - recent[0]))
-                now = time.monotonic()
-            recent.append(now)
+            delay = self.send_delay_seconds()
+            if delay > 0:  # only callers that did not ask first (the exit panic) wait here
+                time.sleep(delay)
+            recent.append(time.monotonic())
         try:
             self._midi.send_message(data)
         except _rtmidi().RtMidiError as err:

@@ -126,6 +126,42 @@ def test_discard_pending_ends_notes_already_sent_with_their_own_note_off():
     assert sender.discard_pending() == 0 and len(port.messages) == 2  # nothing twice
 
 
+class PacedPort(FakeOutputPort):
+    """A port pacing a burst for ``pause_seconds`` (as the rtmidi JACK port does); records
+    which thread sent each message."""
+
+    def __init__(self, pause_seconds: float) -> None:
+        super().__init__()
+        self.ready_at = time.monotonic() + pause_seconds
+        self.threads: list[str] = []
+
+    def send_delay_seconds(self) -> float:
+        return max(0.0, self.ready_at - time.monotonic())
+
+    def _send(self, data: list[int]) -> None:
+        self.threads.append(threading.current_thread().name)
+        super()._send(data)
+
+
+def test_a_pacing_port_is_waited_for_by_the_sender_thread_not_the_caller():
+    """The timing thread hands over due messages and goes on; it never waits in a port while
+    holding the sender's lock (yesterday the rtmidi port slept there)."""
+    port = PacedPort(pause_seconds=0.3)
+    sender = OutputSender([port])
+    sender.start()
+    try:
+        notes = [note(60 + k) for k in range(3)]
+        sender.schedule([Out(0, n, time.monotonic(), late_limit_seconds=math.inf) for n in notes])
+        assert port.messages == []  # nothing sent by (or blocking) the calling thread
+        deadline = time.monotonic() + 5.0
+        while len(port.messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert port.messages == notes
+        assert set(port.threads) == {"musegan-sender"}
+    finally:
+        sender.stop()
+
+
 def test_stop_with_flush_sends_what_is_pending():
     port = FakeOutputPort()
     sender = OutputSender([port])
