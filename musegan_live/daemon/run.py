@@ -233,9 +233,13 @@ class Daemon:
             logger.info("stopping (%s): all notes off", shutdown.reason)
         self.clock.stop()
         if self.sender is not None and self.session is not None:
-            dropped = self.sender.discard_pending()
-            for item in self.session.panic():
-                self.sender.send_now(item.port_index, item.message)
+            dropped = self.sender.discard_pending()  # also ends the notes it sent, itself
+            if self._timing_thread is None or self._timing_done.is_set():
+                for item in self.session.panic():
+                    self.sender.send_now(item.port_index, item.message)
+            else:  # the session belongs to the timing thread, still running: do not touch it
+                logger.error("the timing thread did not stop; its notes were ended by the "
+                             "sender, without CC123 / CC64")
             self.sender.stop()
             logger.info("sender: %s, %d pending dropped", describe_sender(self.sender), dropped)
         return shutdown

@@ -73,6 +73,7 @@ class OutputSender:
         self._now = now
         self._heap: list[_Pending] = []
         self._sounding: set[tuple[int, int, int]] = set()  # (port, channel, note) sent, not ended
+        self._accepting = True  # False after discard_pending: the daemon is ending
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
@@ -89,8 +90,12 @@ class OutputSender:
             self._thread.start()
 
     def schedule(self, outgoing: Iterable[Outgoing]) -> None:
-        """Queue messages; those due now (and not behind earlier ones) go out immediately."""
+        """Queue messages; those due now (and not behind earlier ones) go out immediately.
+        After :meth:`discard_pending` nothing more is taken (a timing thread that is still
+        running cannot start a note after the final panic)."""
         with self._cond:
+            if not self._accepting:
+                return
             wake = False
             for item in outgoing:
                 if not 0 <= item.port_index < len(self._ports):
@@ -116,9 +121,11 @@ class OutputSender:
                           drop_late=False)
 
     def discard_pending(self) -> int:
-        """Forget everything not yet sent (before a panic), then end every note this sender has
-        sent and not ended with its own note-off, now. Returns how many were pending."""
+        """Forget everything not yet sent and take nothing more (before the exit panic), then
+        end every note this sender has sent and not ended with its own note-off, now. Returns
+        how many were pending."""
         with self._cond:
+            self._accepting = False
             count = len(self._heap)
             self._heap.clear()
             for port_index, channel, pitch in sorted(self._sounding):

@@ -162,6 +162,16 @@ def test_a_pacing_port_is_waited_for_by_the_sender_thread_not_the_caller():
         sender.stop()
 
 
+def test_after_the_final_discard_nothing_more_is_sent():
+    """A timing thread still running when the daemon ends cannot start a note after the
+    exit panic (yesterday it could: the sender took and sent whatever came)."""
+    port = FakeOutputPort()
+    sender = OutputSender([port], now=FakeTime(10.0))
+    sender.discard_pending()
+    sender.schedule([Out(0, note(60), 10.0)])
+    assert port.messages == [] and sender.pending() == 0
+
+
 def test_stop_with_flush_sends_what_is_pending():
     port = FakeOutputPort()
     sender = OutputSender([port])
