@@ -31,10 +31,10 @@ model's accompaniment) and ``shuffled`` (phrase i's condition with the real acco
 "unrelated but real music" baseline.
 
 Pass/fail: ``checks_full`` (:func:`training.evaluation.report.quality_checks`: single-track
-statistics near real, harmony and tonal distance better than shuffled) and ``checks`` (issue 12's
-live and full checks, :mod:`training.evaluation.checks`). The tables and checks are printed and
-written as ``eval.md`` and ``eval.json`` (NaN as ``null``) into ``--out`` (default
-``out/eval/<model name>``).
+statistics near real, harmony and tonal distance better than shuffled) and ``checks`` (the
+live-following live and full checks, :mod:`training.evaluation.checks`). The tables and checks
+are printed and written as ``eval.md`` and ``eval.json`` (NaN as ``null``) into ``--out``
+(default ``out/eval/<model name>``).
 """
 
 from __future__ import annotations

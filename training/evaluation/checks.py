@@ -1,4 +1,4 @@
-"""Issue 12's pass/fail checks of the live and the full setting (the ``checks`` of eval.json).
+"""The live-following pass/fail checks, live and full setting (the ``checks`` of eval.json).
 
 For every pitched output track (Guitar, Bass, Strings for a piano model):
 

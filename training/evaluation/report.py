@@ -4,7 +4,7 @@
 run's ``model``, ``data``, ``seed`` and ``providers``) into one table per whole-phrase setting
 (rows are metrics, columns are real / gen / shuf for each accompaniment track), the live tables
 (one per metric: rows are the model with 0..3 beats heard, real, shuffled and the 1-bar-late
-oracle, columns are tracks), issue 12's checks (:mod:`training.evaluation.checks`) and the
+oracle, columns are tracks), the live-following checks (:mod:`training.evaluation.checks`) and the
 :func:`quality_checks` of the full-condition setting. ``write_report`` writes ``eval.md`` and
 ``eval.json`` (NaN as ``null``, so any JSON reader accepts it).
 """
@@ -178,7 +178,7 @@ def render_markdown(report: dict) -> str:
     if report.get("checks"):
         rows = report["checks"]
         passed = sum(row["passed"] for row in rows)
-        out += ["", f"## Checks (issue 12, live and full): {passed} of {len(rows)} pass", "",
+        out += ["", f"## Checks (live following, full condition): {passed} of {len(rows)} pass", "",
                 acceptance_table(rows)]
     if "checks_full" in report:
         rows = report["checks_full"]

@@ -1,4 +1,4 @@
-"""training.evaluation.checks: issue 12's live and full verdicts on given numbers."""
+"""training.evaluation.checks: the live-following and full-condition verdicts on given numbers."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ ORACLE = [0.52, 0.52, 0.48]
 
 
 def test_a_model_blind_to_the_past_fails_the_0_beat_check_issue_12_numbers():
-    # issue 12, measured: today's model with bar 4 unheard vs the 1-bar-late oracle
+    # measured on the 2026-11-29 model with bar 4 unheard, against the 1-bar-late oracle
     live = live_report({0: [0.30, 0.27, 0.26]}, REAL, ORACLE)
     rows = checks.acceptance_checks(None, live, TRACKS)
     assert [r["name"] for r in rows] == ["live_0_beats_vs_oracle"] * 3

@@ -162,7 +162,7 @@ def test_evaluate_command_prints_tables_and_writes_markdown_and_json(model_dir, 
     printed = capsys.readouterr().out
     assert "## live:" in printed and "harmony with cond." in printed
     assert "| 1-bar-late oracle |" in printed and "| model, 0 beats heard |" in printed
-    assert "## Checks (issue 12, live and full):" in printed
+    assert "## Checks (live following, full condition):" in printed
     assert "## Checks (full condition):" in printed
     assert (out / "eval.md").read_text(encoding="utf-8") in printed
     report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
