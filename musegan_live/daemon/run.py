@@ -62,6 +62,8 @@ logger = logging.getLogger(__name__)
 RECORD_FLUSH_SECONDS = 1.0
 MAIN_LOOP_SECONDS = 0.1
 SNAPSHOT_SECONDS = 0.1
+#: "ready" waits at most this long for the plan of bar 1 (normally a few milliseconds)
+OPENING_PLAN_WAIT_SECONDS = 5.0
 GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
@@ -206,8 +208,12 @@ class Daemon:
         return shutdown.exit_code
 
     def start(self) -> None:
-        """Send program changes and start the sender, timing thread and (maybe) the clock."""
+        """Wait for the opening plan (so "ready" means bar 1 is planned), then send program
+        changes and start the sender, timing thread and (maybe) the clock."""
         assert self.session is not None and self.sender is not None
+        if not self.session.wait_ready(OPENING_PLAN_WAIT_SECONDS):  # before the timing thread
+            logger.warning("the opening plan took over %.0f s; starting without it",
+                           OPENING_PLAN_WAIT_SECONDS)
         self.sender.start()
         self.sender.schedule(self.session.start_messages())
         self._publish_snapshot()  # "stopped, waiting" until the clock says otherwise

@@ -264,10 +264,15 @@ class Engine:
             threshold=self.threshold,
         )
 
+    @property
+    def opening_ready(self) -> bool:
+        """The plan of the next take's first bar is back (or already in use)."""
+        return self._opening is None or self._opening_result is not None
+
     def wait_for_opening(self, timeout_seconds: float) -> bool:
         """Block (outside the timing path) until the opening plan is back; False on timeout."""
         deadline = time.monotonic() + timeout_seconds
-        while self._opening is not None and self._opening_result is None:
+        while not self.opening_ready:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False

@@ -371,6 +371,37 @@ def test_daemon_plays_on_the_clock_and_ends_every_note_on_stop(live, tmp_path):
     assert len(notes) == 1 + sum(1 for m in messages if m.type == "note_on" and m.velocity)
 
 
+def test_ready_means_the_opening_plan_exists(tiny_model_dir):
+    """ "musegan-live ready" is logged after start(); by then bar 1 is planned, even with a
+    slow model (yesterday start() did not wait: the first beat after Start was silent)."""
+    from musegan_live.config.live import load_config
+    from musegan_live.daemon.run import Daemon
+    from musegan_live.model.inference import Accompanist
+
+    class SlowModel:  # the tiny model, 0.3 s per plan
+        def __init__(self) -> None:
+            self.model = Accompanist.from_dir(tiny_model_dir)
+
+        def __getattr__(self, name: str):
+            return getattr(self.model, name)
+
+        def accompany(self, *args, **kwargs):
+            time.sleep(0.3)
+            return self.model.accompany(*args, **kwargs)
+
+    config = load_config(None, {"clock.source": "external"})
+    daemon = Daemon(config, accompanist=SlowModel(), input_port=FakeInputPort("keys"),
+                    output_ports=[FakeOutputPort("synth")],
+                    status_line=StatusLine(io.StringIO(), is_tty=False))
+    daemon.open()
+    try:
+        daemon.start()
+        assert daemon.session.engine.opening_ready
+    finally:
+        daemon.stop()
+        daemon.close()
+
+
 def test_daemon_silences_when_the_clock_is_lost(live, caplog):
     with caplog.at_level(logging.INFO, logger="musegan_live.daemon.run"):
         run = live()
