@@ -32,6 +32,7 @@ from musegan_live.files.roll_files import save_npy, save_png, save_pypianoroll_n
 from musegan_live.live.planner import InlinePlanner
 from musegan_live.live.scheduler import FOLLOW_DEFAULT_VELOCITY
 from musegan_live.live.session import Outgoing, Session
+from musegan_live.model.batches import run_in_batches
 from musegan_live.representation import (
     DRUMS,
     LOWEST_PITCH,
@@ -167,11 +168,10 @@ def _accompany_whole(
     phrases = padded.reshape(n_phrases, N_BARS, STEPS_PER_BAR, N_PITCHES).astype(np.float32)
     z = accompanist.sample_z(np.random.default_rng(seed), n_phrases).astype(np.float32)
     known = np.ones((n_phrases, N_BARS, STEPS_PER_BAR), np.float32)
-    tracks = np.concatenate([
-        np.asarray(accompanist.accompany(phrases[i : i + BATCH], known[i : i + BATCH],
-                                         z[i : i + BATCH], threshold=config.threshold), bool)
-        for i in range(0, n_phrases, BATCH)
-    ])  # [n_phrases, 4, 48, 84, 4]
+    tracks = run_in_batches(  # [n_phrases, 4, 48, 84, 4]
+        lambda c, k, zs: accompanist.accompany(c, k, zs, threshold=config.threshold),
+        phrases, known, z, batch_size=BATCH,
+    ).astype(bool, copy=False)
     generated = tracks.reshape(n_phrases * phrase_steps, N_PITCHES, -1)[:n_steps]
     roll = np.zeros((n_steps, N_PITCHES, N_TRACKS), bool)
     roll[:, :, list(accompanist.output_tracks)] = generated
@@ -327,13 +327,13 @@ def phrases_from_latents(accompanist: Any, z: np.ndarray, threshold: float | Non
     track stays empty)."""
     n = len(z)
     phrases = np.zeros((n, N_BARS, STEPS_PER_BAR, N_PITCHES, N_TRACKS), dtype=bool)
-    outputs = [int(t) for t in accompanist.output_tracks]
-    for lo in range(0, n, BATCH):
-        hi = min(n, lo + BATCH)
-        condition = np.zeros((hi - lo, N_BARS, STEPS_PER_BAR, N_PITCHES), np.float32)
-        mask = np.zeros((hi - lo, N_BARS, STEPS_PER_BAR), np.float32)
-        tracks = accompanist.accompany(condition, mask, z[lo:hi], threshold=threshold)
-        phrases[lo:hi][..., outputs] = np.asarray(tracks, dtype=bool)
+    silence = np.zeros((n, N_BARS, STEPS_PER_BAR, N_PITCHES), np.float32)
+    nothing_heard = np.zeros((n, N_BARS, STEPS_PER_BAR), np.float32)
+    tracks = run_in_batches(
+        lambda c, k, zs: accompanist.accompany(c, k, zs, threshold=threshold),
+        silence, nothing_heard, z, batch_size=BATCH,
+    )
+    phrases[..., [int(t) for t in accompanist.output_tracks]] = tracks.astype(bool, copy=False)
     return phrases
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from musegan_live.errors import MuseganLiveError
+from musegan_live.model.batches import run_in_batches
 from musegan_live.model.decoding import decode_notes
 from musegan_live.model.inference import Accompanist
 from musegan_live.model.model_dir import write_track_thresholds
@@ -49,9 +50,7 @@ def planned_probabilities(
     for beats in LIVE_BEATS:
         mask = live_known_mask(len(condition), beats)
         heard = heard_condition(condition, mask).astype(np.float32)
-        for i in range(0, len(condition), BATCH):
-            out.append(accompanist.probabilities(heard[i : i + BATCH], mask[i : i + BATCH],
-                                                 z[i : i + BATCH]))
+        out.append(run_in_batches(accompanist.probabilities, heard, mask, z, batch_size=BATCH))
     return np.concatenate(out)
 
 

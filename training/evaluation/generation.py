@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from musegan_live.model.batches import run_in_batches
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 32
@@ -50,15 +52,10 @@ def generate(
     ``z`` ``float32[n, latent_dim]``; at most ``batch_size`` phrases go into one inference call.
     ``threshold`` replaces the model's note-start threshold (``None``: the model's own).
     """
-    parts = []
-    for start in range(0, len(condition), batch_size):
-        stop = start + batch_size
-        parts.append(
-            accompanist.accompany(
-                condition[start:stop], known_mask[start:stop], z[start:stop], threshold=threshold
-            )
-        )
-    return np.concatenate(parts).astype(bool, copy=False)
+    return run_in_batches(
+        lambda c, k, zs: accompanist.accompany(c, k, zs, threshold=threshold),
+        condition, known_mask, z, batch_size=batch_size,
+    ).astype(bool, copy=False)
 
 
 def with_accompaniment(

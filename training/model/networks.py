@@ -73,7 +73,7 @@ def heard_beat_features(heard: Tensor, mask: Tensor) -> Tensor:
     pitch class); channel 12: the share of the beat's steps that have been heard (0 = unheard).
     """
     b = heard.shape[0]
-    chroma = heard.reshape(b, N_BARS, BEATS, STEPS_PER_BEAT_FINE, OCTAVES, 12).sum(dim=(3, 4))
+    chroma = pitch_class_profile(heard.unsqueeze(1), BEATS)  # [B, 1, 4 bars, 4 beats, 12]
     chroma = chroma.reshape(b, WINDOW_BEATS, 12) / STEPS_PER_BEAT_FINE
     heard_share = mask.reshape(b, WINDOW_BEATS, STEPS_PER_BEAT_FINE).mean(dim=2, keepdim=True)
     return torch.cat([chroma, heard_share], dim=2).transpose(1, 2)
