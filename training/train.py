@@ -37,8 +37,9 @@ from musegan_live.errors import ConfigError, MuseganLiveError
 from training.checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from training.data.dataset import Batch, NowDistribution, PhraseSampler
 from training.ema import CHECKPOINT_KEY, decay_at, make_average, update_average
-from training.model.losses import critic_loss, generator_loss, reconstruction_loss
+from training.model.losses import critic_loss, generator_loss, kl_to_prior, reconstruction_loss
 from training.model.networks import Discriminator, TrackConditionalGenerator, count_parameters
+from training.model.posterior import BandPosterior, draw
 from training.train_config import Config, apply_override, config_from_dict, load_config
 from training.train_outputs import LossLog, write_samples
 
@@ -135,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
     torch.manual_seed(cfg.train.seed)
     net = TrackConditionalGenerator(cfg.model).to(device)
     critic = Discriminator(cfg.model).to(device)
+    # the conditional VAE's q(z | band) (training/model/posterior.py): with train.kl_weight > 0,
+    # G reconstructs every example from a z drawn from it, so z learns to mean something
+    posterior = (BandPosterior(cfg.model.latent_dim).to(device) if cfg.train.kl_weight > 0
+                 else None)
     torch.manual_seed(cfg.train.seed + 1000 * rank)
     data_rng = np.random.default_rng(cfg.train.seed + 1000 * rank)
     condition_track = net.condition_track
@@ -142,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
     # --- optimizers: Adam with WGAN-GP's betas (0.5, 0.9); one LambdaLR per optimizer, both
     # advanced once per generator step.
     betas = tuple(cfg.train.adam_betas)
-    opt_g = torch.optim.Adam(net.parameters(), lr=cfg.train.lr_generator, betas=betas)
+    g_params = list(net.parameters()) + (list(posterior.parameters()) if posterior else [])
+    opt_g = torch.optim.Adam(g_params, lr=cfg.train.lr_generator, betas=betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.train.lr_discriminator, betas=betas)
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda s: lr_factor(s, cfg))
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda s: lr_factor(s, cfg))
@@ -151,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
         try:
             net.load_state_dict(checkpoint["generator"])
             critic.load_state_dict(checkpoint["discriminator"])
+            if posterior is not None:
+                posterior.load_state_dict(checkpoint["posterior"])
+        except KeyError as err:
+            raise ConfigError(
+                f"{args.resume} was trained without train.kl_weight (no posterior to resume); "
+                f"resume with --set train.kl_weight=0 or start a new run"
+            ) from err
         except RuntimeError as err:
             raise ConfigError(
                 f"{args.resume} does not fit the model in this config (sizes or condition track "
@@ -220,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
         }
         if average is not None:
             state[CHECKPOINT_KEY] = average.state_dict()
+        if posterior is not None:
+            state["posterior"] = posterior.state_dict()
         save_checkpoint(out_dir / "checkpoint.pt", state)
         logger.info("checkpoint at step %d (%s): %s", step, reason, out_dir / "checkpoint.pt")
         if cfg.log.keep_checkpoints:  # snapshots to choose from later (a GAN never settles)
@@ -276,16 +291,30 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
             # critic keeps the notes crisp instead of a blur of probabilities.
             batch = sampler.sample(batch_size, data_rng)
             real, condition, known_mask = to_device(batch, condition_track, device)
-            z = torch.randn(batch_size, cfg.model.latent_dim, device=device)
+            real_band = real[..., raw_net.output_tracks]
+            dropped = torch.from_numpy(batch.dropped).to(device)
+            if posterior is not None:
+                # z from q(z | this band): the band can be reconstructed for every example,
+                # also those that heard nothing (z tells which of the many fitting bands)
+                mean, log_var = posterior(real_band, dropped)
+                z = draw(mean, log_var)
+                keep = torch.ones_like(dropped)
+            else:  # without a posterior there is nothing to rebuild a dropped example from
+                z = torch.randn(batch_size, cfg.model.latent_dim, device=device)
+                keep = ~dropped
             raw_critic.requires_grad_(False)
             with autocast():
                 tracks = net(z, condition, known_mask).float()
                 g_loss = (generator_loss(raw_critic, raw_net.full_phrase(condition, tracks))
                           if adversarial else torch.zeros((), device=device))
                 if cfg.train.recon_weight > 0:
-                    keep = torch.from_numpy(~batch.dropped).to(device)
                     g_loss = g_loss + cfg.train.recon_weight * reconstruction_loss(
-                        tracks, real[..., raw_net.output_tracks], keep)
+                        tracks, real_band, keep)
+                if posterior is not None:
+                    # the KL is in nats per example, the BCE a mean per cell: scaled per cell
+                    # so kl_weight 1 is the VAE's evidence bound (beta = 1)
+                    g_loss = g_loss + (cfg.train.recon_weight * cfg.train.kl_weight
+                                       / real_band[0].numel()) * kl_to_prior(mean, log_var)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()

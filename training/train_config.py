@@ -123,6 +123,10 @@ class TrainConfig:
     #: the first generator steps learn from the reconstruction term alone (no critic): cheap
     #: steps that learn harmony and the heard past before the adversarial phase
     recon_only_steps: int = 0
+    #: weight of the conditional VAE's KL term (0 = off): G reconstructs every example from a z
+    #: drawn from q(z | real band) (training/model/posterior.py), so z means groove and
+    #: arrangement; 1 = the VAE's evidence bound, smaller lets z carry more
+    kl_weight: float = 0.0
 
 
 @dataclass
@@ -264,8 +268,11 @@ def _validate(cfg: Config) -> None:
     need(t.gp_lambda >= 0 and t.drift_epsilon >= 0, "train.gp_lambda/drift_epsilon", "must be >= 0")
     need(t.cpu_threads >= 0, "train.cpu_threads", "must be >= 0")
     need(t.recon_weight >= 0, "train.recon_weight", "must be >= 0 (0 = adversarial loss only)")
-    need(t.recon_only_steps == 0 or (t.recon_weight > 0 and t.recon_only_steps < t.steps),
-         "train.recon_only_steps", "needs train.recon_weight > 0 and must be < train.steps")
+    need(t.recon_only_steps == 0 or (t.recon_weight > 0 and t.recon_only_steps <= t.steps),
+         "train.recon_only_steps", "needs train.recon_weight > 0 and must be <= train.steps")
+    need(t.kl_weight >= 0, "train.kl_weight", "must be >= 0 (0 = no posterior)")
+    need(t.kl_weight == 0 or t.recon_weight > 0, "train.kl_weight",
+         "needs train.recon_weight > 0 (the posterior learns through the reconstruction)")
     need(0.0 <= t.ema_decay < 1.0, "train.ema_decay", "must be in [0, 1) (0 = no average)")
     for key in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
         need(getattr(lg, key) >= 1, f"log.{key}", "must be >= 1")

@@ -64,6 +64,23 @@ def test_training_writes_checkpoint_log_plot_and_samples(reference_run: Path) ->
     assert len(read_csv(reference_run / "validation.csv")) == 1
 
 
+def test_a_run_with_kl_weight_trains_and_keeps_its_posterior(reference_run: Path) -> None:
+    # tiny.yaml trains the conditional VAE (train.kl_weight > 0): the posterior is saved, and
+    # the generator's optimizer updates its parameters next to E+G's
+    from training.model.networks import TrackConditionalGenerator
+    from training.model.posterior import BandPosterior
+    from training.train_config import config_from_dict
+
+    state = load_checkpoint(reference_run / "checkpoint.pt")
+    cfg = config_from_dict(state["config"])
+    posterior = BandPosterior(cfg.model.latent_dim)
+    posterior.load_state_dict(state["posterior"])
+    n_trained = (len(list(TrackConditionalGenerator(cfg.model).parameters()))
+                 + len(list(posterior.parameters())))
+    assert len(state["opt_generator"]["param_groups"][0]["params"]) == n_trained
+    assert all(len(s) > 0 for s in state["opt_generator"]["state"].values())
+
+
 def test_resume_continues_at_the_right_step_with_the_same_lr(
     data: Path, reference_run: Path, tmp_path: Path
 ) -> None:

@@ -97,3 +97,11 @@ def reconstruction_loss(tracks: Tensor, real_tracks: Tensor, keep: Tensor) -> Te
         return tracks.sum() * 0.0
     with torch.autocast(device_type=tracks.device.type, enabled=False):
         return F.binary_cross_entropy(tracks[keep].float(), real_tracks[keep].float())
+
+
+def kl_to_prior(mean: Tensor, log_var: Tensor) -> Tensor:
+    """``KL(N(mean, exp(log_var)) || N(0, I))`` in nats, summed over ``z``'s dimensions, mean over
+    the batch (the conditional VAE's term that keeps the posterior's ``z`` drawable at run time)."""
+    with torch.autocast(device_type=mean.device.type, enabled=False):
+        mean, log_var = mean.float(), log_var.float()
+        return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).sum(dim=1).mean()

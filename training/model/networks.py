@@ -189,11 +189,6 @@ class Generator(nn.Module):
         self.chroma_bias = nn.Conv3d(e_ctx, N_OUT * 12, kernel_size=1)
         nn.init.zeros_(self.chroma_bias.weight)
         nn.init.zeros_(self.chroma_bias.bias)
-        # per beat and track, a bias for each pitch class from the causal context; starts at 0
-        # so the untrained model is the plain U-Net, and learns "play the heard chord" quickly
-        self.chroma_bias = nn.Conv3d(e_ctx, N_OUT * 12, kernel_size=1)
-        nn.init.zeros_(self.chroma_bias.weight)
-        nn.init.zeros_(self.chroma_bias.bias)
 
     def forward(self, z: Tensor, *features: Tensor) -> Tensor:
         f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1, ctx = features
