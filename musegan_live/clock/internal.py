@@ -146,13 +146,15 @@ class InternalClockThread:
             for message in clock_event_to_midi(event):
                 self._midi_sink(message)
 
-    def start(self, position_ticks: int = 0) -> None:
-        """Start the clock now (first tick immediately) and the thread that drives it."""
+    def start(self, position_ticks: int = 0, at_seconds: float | None = None) -> None:
+        """Start the clock (its first tick due at ``at_seconds``, default now: a time just
+        past is caught up at once) and the thread that drives it."""
         with self._lock:
             if self._thread is not None:
                 return
             self._halt = False
-            self._emit(self.clock.start(self._now(), position_ticks))
+            start_seconds = self._now() if at_seconds is None else at_seconds
+            self._emit(self.clock.start(start_seconds, position_ticks))
             self._thread = threading.Thread(
                 target=self._run, name="musegan-internal-clock", daemon=True
             )

@@ -10,6 +10,11 @@ clock loss, and manages the hand-over:
   came, and hand over to the external clock for good as soon as one shows up (Start, Continue
   or ticks): the internal clock is stopped (a "stop" event ends its notes) and the external
   one followed from then on, so pressing Stop in the DAW never lets the internal clock restart.
+
+Sync start (``clock.sync_start``, as on arranger keyboards): where the internal clock would
+start, it is *armed* instead (``name`` "sync") and starts on the player's first note
+(:meth:`ClockSource.start_on_note`: that note is beat 1, or comes ``clock.count_in_beats``
+beats before it); :meth:`ClockSource.stop_internal` stops it and arms it again.
 """
 
 from __future__ import annotations
@@ -81,22 +86,69 @@ class ClockSource:
         self._generation = 0
         self._external_seen = False
         self._auto_deadline: float | None = None
-        #: what drives the session now: "external", "internal" or "waiting"
-        self.name = "internal" if config.source == "internal" else "waiting"
+        #: sync start applies: the internal clock waits for the player's first note
+        self.sync_start = config.sync_start and config.source != "external"
+        self._start_deadline: float | None = None  # a count-in under way: start then
+        #: what drives the session now: "external", "internal", "sync" (armed, waiting for the
+        #: player) or "waiting" (auto, for an external clock)
+        self.name = "waiting"
 
     def start(self) -> None:
-        """Start the internal clock (``internal``) or the wait for an external one (``auto``)."""
+        """Start (or, with sync start, arm) the internal clock (``internal``), or the wait for
+        an external one (``auto``)."""
         if self.config.source == "internal":
-            self._start_internal()
+            self._arm_or_start(self._now())
         elif self.config.source == "auto":
             self._auto_deadline = self._now() + self._auto_wait
 
     def stop(self) -> None:
         """Stop the internal clock, if it runs (its remaining events are ignored)."""
+        self._start_deadline = None
         if self._internal is not None:
             self._generation += 1
             self._internal.stop()
             self._internal = None
+
+    @property
+    def armed(self) -> bool:
+        """Sync start is waiting for the player's first note (no count-in under way)."""
+        return self.name == "sync" and self._start_deadline is None
+
+    @property
+    def running_internal(self) -> bool:
+        """The internal clock drives the session now."""
+        return self.name == "internal" and self._internal is not None
+
+    def start_on_note(self, note_seconds: float) -> float:
+        """The player's first note came at ``note_seconds``: start the internal clock there
+        (its first tick is due at once), or after the count-in. Returns when bar 1 begins."""
+        beat_seconds = self.config.count_in_beats * 60.0 / self.config.bpm
+        if beat_seconds <= 0:
+            self._start_internal(note_seconds)
+        else:
+            self._start_deadline = note_seconds + beat_seconds
+            logger.info("count-in: %d beats, bar 1 in %.2f s", self.config.count_in_beats,
+                        beat_seconds)
+        return note_seconds + beat_seconds
+
+    def start_now(self, now_seconds: float) -> None:
+        """Start the internal clock at once (the start/stop button while it is stopped)."""
+        if self.config.source != "external" and not self._external_seen:
+            self._start_deadline = None
+            self._start_internal(now_seconds)
+
+    def stop_internal(self, now_seconds: float) -> list[ClockEvent]:
+        """Stop the internal clock (the start/stop button): the stop event for the session;
+        with sync start it is armed again. ``[]`` when it was not running."""
+        events = []
+        if self._internal is not None:
+            clock = self._internal.clock
+            events.append(ClockEvent("stop", clock.position_ticks, now_seconds,
+                                     clock.seconds_per_tick))
+        self.stop()
+        if not self._external_seen:
+            self._arm_or_start(now_seconds)
+        return events
 
     def feed_midi(self, data: Sequence[int], time_seconds: float) -> list[ClockEvent]:
         """Clock events for one realtime/system message from the input (others: ``[]``)."""
@@ -122,29 +174,37 @@ class ClockSource:
             if not self._external_seen:
                 logger.info("no external MIDI clock within %.1f s: internal clock at %g BPM",
                             self._auto_wait, self.config.bpm)
-                self._start_internal()
+                self._arm_or_start(now_seconds)
+        if self._start_deadline is not None and now_seconds >= self._start_deadline:
+            start_seconds, self._start_deadline = self._start_deadline, None
+            self._start_internal(start_seconds)
         return events
 
     def next_wakeup_seconds(self) -> float | None:
         """When ``poll`` next has something to do (None: only when input arrives)."""
-        deadlines = [self.follower.next_loss_check_seconds(), self._auto_deadline]
+        deadlines = [self.follower.next_loss_check_seconds(), self._auto_deadline,
+                     self._start_deadline]
         pending = [d for d in deadlines if d is not None]
         return min(pending) if pending else None
 
     def _take_external(self, now_seconds: float) -> list[ClockEvent]:
         self._external_seen = True
         self._auto_deadline = None
-        events = []
-        if self.name == "internal" and self._internal is not None:
-            clock = self._internal.clock
-            events.append(ClockEvent("stop", clock.position_ticks, now_seconds,
-                                     clock.seconds_per_tick))
-            self.stop()
+        was_internal = self.name != "waiting"
+        events = self.stop_internal(now_seconds)
+        if was_internal:
             logger.info("external MIDI clock detected: following it from now on")
         self.name = "external"
         return events
 
-    def _start_internal(self) -> None:
+    def _arm_or_start(self, now_seconds: float) -> None:
+        if self.sync_start:
+            self.name = "sync"
+            logger.info("sync start: the band starts on your first note")
+        else:
+            self._start_internal(now_seconds)
+
+    def _start_internal(self, at_seconds: float) -> None:
         self._generation += 1
         generation = self._generation
         self.name = "internal"
@@ -152,5 +212,6 @@ class ClockSource:
             InternalClock(self.config.bpm),
             lambda event: self._queue.put(InternalTick(generation, event)),
             midi_sink=self._midi_sink,
+            now=self._now,
         )
-        self._internal.start()
+        self._internal.start(at_seconds=at_seconds)

@@ -40,6 +40,8 @@ class TrackOutputConfig:
     program: int | None
     velocity: int | str
     latency_ms: float
+    mute_cc: int | None = None
+    density_cc: int | None = None
 
     @property
     def channel_index(self) -> int:
@@ -57,6 +59,8 @@ class ClockConfig:
     bpm: float
     send_clock: bool
     loss_timeout_seconds: float
+    sync_start: bool = True
+    count_in_beats: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,23 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class ControlsConfig:
+    """Controllers (CC numbers 0..127, None = unused) of the keyboard controls
+    (``musegan_live.live.controls``); ``channel`` 1..16 or None = any."""
+
+    channel: int | None = None
+    new_idea_cc: int | None = None
+    hold_cc: int | None = None
+    stop_cc: int | None = None
+    density_cc: int | None = None
+
+    @property
+    def channel_index(self) -> int | None:
+        """0-based channel filter, None = any channel."""
+        return None if self.channel is None else self.channel - 1
+
+
+@dataclass(frozen=True)
 class LiveConfig:
     """Everything the daemon and the offline jobs need; build it with :func:`load_config`."""
 
@@ -103,6 +124,7 @@ class LiveConfig:
     input: InputConfig
     output: OutputConfig
     tracks: tuple[TrackOutputConfig, ...]  # one per representation track, in TRACK_NAMES order
+    controls: ControlsConfig = ControlsConfig()
     source: str = "defaults"  # where the values came from, for messages
 
     def track(self, name_or_index: str | int) -> TrackOutputConfig:
@@ -176,6 +198,7 @@ def load_config(
         values[option.key] = check_value(option, value, f"command line ({option.flag})")
     config = _build(values, source)
     _check_channels(config)
+    _check_controls(config)
     return config
 
 
@@ -282,6 +305,8 @@ def _build(values: dict[str, Any], source: str) -> LiveConfig:
             program=values[f"tracks.{name}.program"],
             velocity=values[f"tracks.{name}.velocity"],
             latency_ms=float(values[f"tracks.{name}.latency_ms"]),
+            mute_cc=values[f"tracks.{name}.mute_cc"],
+            density_cc=values[f"tracks.{name}.density_cc"],
         )
         for name in TRACK_NAMES
     )
@@ -300,6 +325,8 @@ def _build(values: dict[str, Any], source: str) -> LiveConfig:
             bpm=float(values["clock.bpm"]),
             send_clock=values["clock.send_clock"],
             loss_timeout_seconds=float(values["clock.loss_timeout_seconds"]),
+            sync_start=values["clock.sync_start"],
+            count_in_beats=values["clock.count_in_beats"],
         ),
         input=InputConfig(
             port=values["input.port"],
@@ -309,6 +336,13 @@ def _build(values: dict[str, Any], source: str) -> LiveConfig:
         ),
         output=OutputConfig(port=values["output.port"], ports=values["output.ports"]),
         tracks=tracks,
+        controls=ControlsConfig(
+            channel=values["controls.channel"],
+            new_idea_cc=values["controls.new_idea_cc"],
+            hold_cc=values["controls.hold_cc"],
+            stop_cc=values["controls.stop_cc"],
+            density_cc=values["controls.density_cc"],
+        ),
         source=source,
     )
 
@@ -334,3 +368,23 @@ def _check_channels(config: LiveConfig) -> None:
         logger.info(
             "Drums on channel %d (General MIDI drums are on 10)", config.tracks[DRUMS].channel
         )
+
+
+def _check_controls(config: LiveConfig) -> None:
+    """Each controller number has at most one control, or one press would do two things."""
+    c = config.controls
+    keys = {"controls.new_idea_cc": c.new_idea_cc, "controls.hold_cc": c.hold_cc,
+            "controls.stop_cc": c.stop_cc, "controls.density_cc": c.density_cc}
+    for track in config.tracks:
+        keys[f"tracks.{track.name}.mute_cc"] = track.mute_cc
+        keys[f"tracks.{track.name}.density_cc"] = track.density_cc
+    users: dict[int, str] = {}
+    for key, number in keys.items():
+        if number is None:
+            continue
+        if number in users:
+            raise ConfigError(
+                f"{config.source}: {users[number]} and {key} are both controller {number}; "
+                "give each control its own controller number (or null to turn one off)"
+            )
+        users[number] = key

@@ -32,6 +32,9 @@ OUTPUT_LAYOUTS: tuple[str, ...] = ("single", "per_track")
 MAX_LATENCY_MS = 1000.0
 #: Default 1-based output channel per track: drums on 10 (General MIDI), the others 1..4.
 DEFAULT_CHANNELS: tuple[int, ...] = (10, 1, 2, 3, 4)
+#: Default controller numbers of the keyboard controls: 102..119 are undefined in the MIDI
+#: specification, so no synth or keyboard gives them a meaning of its own.
+DEFAULT_MUTE_CCS: tuple[int, ...] = (105, 106, 107, 108, 109)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,12 @@ def _track_options() -> list[Option]:
             Option(base + "latency_ms", "float", 0.0,
                    f"send {name} this many ms later (negative: earlier, at most one step)",
                    low=-MAX_LATENCY_MS, high=MAX_LATENCY_MS),
+            Option(base + "mute_cc", "int", DEFAULT_MUTE_CCS[index],
+                   f"controller that mutes / unmutes {name} (each press toggles); null = none",
+                   low=0, high=127, nullable=True),
+            Option(base + "density_cc", "int", None,
+                   f"controller (knob) for {name}'s density alone, like controls.density_cc; "
+                   "null = none", low=0, high=127, nullable=True),
         ]
     return options
 
@@ -106,6 +115,12 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
     Option("clock.loss_timeout_seconds", "float", 0.5,
            "seconds without a tick while running that count as a lost clock",
            low=0.05, high=10.0),
+    Option("clock.sync_start", "bool", True,
+           "the internal clock waits for the player's first note and starts on it (that note "
+           "is beat 1), and waits again after a Stop; false: it starts at launch"),
+    Option("clock.count_in_beats", "int", 0,
+           "with sync_start: the first note starts this many clicks (side stick on the drums "
+           "channel) and bar 1 begins after them; 0 = no count-in", low=0, high=16),
     Option("input.port", "str", None,
            f"the player's MIDI input (name or part of it); null = a virtual port '{CLIENT_NAME}'",
            nullable=True),
@@ -122,6 +137,20 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
            "single: one port carrying four channels; per_track: one virtual port per track",
            choices=OUTPUT_LAYOUTS),
     *_track_options(),
+    Option("controls.channel", "channel", None,
+           "the channel the keyboard's controls come on: any, or 1..16", nullable=True),
+    Option("controls.new_idea_cc", "int", 102,
+           "controller (button) for a new idea: a fresh z from the next bar on; null = none",
+           low=0, high=127, nullable=True),
+    Option("controls.hold_cc", "int", 103,
+           "controller (button or pedal) that holds: while down, the current bar's "
+           "accompaniment repeats; null = none", low=0, high=127, nullable=True),
+    Option("controls.stop_cc", "int", 104,
+           "controller (button) that stops the internal clock (sync start then waits for the "
+           "next note); null = none", low=0, high=127, nullable=True),
+    Option("controls.density_cc", "int", 74,
+           "controller (knob) for the whole band's density: 64 = the model's own, 0 = sparsest, "
+           "127 = densest; null = none", low=0, high=127, nullable=True),
 ]}
 # fmt: on
 

@@ -16,6 +16,9 @@ Clock source (``musegan_live.clock.source.ClockSource``): ``external`` follows M
 the input;
 ``internal`` runs its own clock at ``clock.bpm``; ``auto`` runs the internal clock when no
 external one came within a second and hands over to an external clock for good once it shows up.
+With ``clock.sync_start`` the internal clock waits for the player's first note and starts on
+it (after ``clock.count_in_beats`` clicks); the keyboard's start/stop button
+(``controls.stop_cc``) stops it (and sync start waits again) or starts it.
 
 Ending: SIGINT/SIGTERM -> pending messages are dropped, every sounding note is ended (note-offs,
 CC123, CC64 = 0), exit status 0. If the JACK server goes away the daemon logs it, still sends
@@ -45,6 +48,7 @@ from musegan_live.config.options import CLIENT_NAME
 from musegan_live.daemon.recording import Recording
 from musegan_live.daemon.status_line import StatusLine
 from musegan_live.errors import MuseganLiveError, PortError
+from musegan_live.live.count_in import count_in_clicks
 from musegan_live.live.sender import OutputSender, describe_sender
 from musegan_live.live.stats import StatusSnapshot
 from musegan_live.ports.base import InputPort, OutputPort, ReceivedMidi
@@ -216,8 +220,8 @@ class Daemon:
                            OPENING_PLAN_WAIT_SECONDS)
         self.sender.start()
         self.sender.schedule(self.session.start_messages())
-        self._publish_snapshot()  # "stopped, waiting" until the clock says otherwise
         self.clock.start()
+        self._publish_snapshot()  # "stopped, waiting" until the clock says otherwise
         self._timing_thread = threading.Thread(target=self._timing_loop, name="musegan-timing",
                                                daemon=True)
         self._timing_thread.start()
@@ -332,7 +336,35 @@ class Daemon:
             return
         if self.recording is not None and self._record_input:
             self.recording.record(message, item.time_seconds)
+        if self.session.controls.is_stop(message):
+            self._start_stop(item.time_seconds)
         self.sender.schedule(self.session.handle_player(message, item.time_seconds))
+        if self.clock.armed and self._starts_the_band(message):
+            # After the note: it is a key held at Start, so it sounds from beat 1 of bar 1.
+            bar_one = self.clock.start_on_note(item.time_seconds)
+            beats = self.config.clock.count_in_beats
+            if beats:
+                self.sender.schedule(count_in_clicks(self.config, item.time_seconds, beats,
+                                                     60.0 / self.config.clock.bpm))
+            logger.info("sync start: the first note starts the band%s",
+                        f" in {bar_one - item.time_seconds:.2f} s" if beats else "")
+
+    def _starts_the_band(self, message: mido.Message) -> bool:
+        channel = self.config.input.channel_index
+        return (message.type == "note_on" and message.velocity > 0
+                and (channel is None or message.channel == channel))
+
+    def _start_stop(self, now_seconds: float) -> None:
+        """The keyboard's start/stop button: stops a running internal clock (sync start then
+        waits for the next note) or starts a stopped one. An external clock is the DAW's."""
+        if self.clock.name == "external" or self.config.clock.source == "external":
+            logger.info("start/stop button: the external clock's transport is the DAW's")
+        elif self.clock.running_internal:
+            for event in self.clock.stop_internal(now_seconds):
+                self._on_clock(event)
+        else:
+            self.clock.start_now(now_seconds)
+        self._publish_snapshot()
 
     def _on_clock(self, event: ClockEvent) -> None:
         self.sender.schedule(self.session.handle_clock(event))

@@ -26,13 +26,16 @@ def format_status(snapshot: StatusSnapshot) -> str:
         if snapshot.last_inference_ms is None
         else f"infer {snapshot.last_inference_ms:.1f} ms"
     )
-    state = "playing" if snapshot.running else "stopped"
+    state = "playing" if snapshot.running else (
+        "waiting for your first note" if snapshot.clock_source == "sync" else "stopped")
     text = (
         f"{bar_beat(snapshot.position_ticks):>6}/{BEATS_PER_BAR}  {snapshot.bpm:5.1f} BPM  "
         f"{snapshot.clock_source:<8}  {state}  {inference}  late plans {snapshot.late_plans}"
     )
     if snapshot.late_messages:
         text += f"  late notes dropped {snapshot.late_messages}"
+    if snapshot.controls:
+        text += f"  [{snapshot.controls}]"
     return text
 
 

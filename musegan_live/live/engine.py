@@ -18,6 +18,10 @@ not back when the step after its first step is decided is counted late (it still
 steps decided after it arrives, if no newer plan did). Every decided step is remembered, so a step,
 once decided, never changes. Start waits (briefly) for the opening plan so bar 1 is not silent.
 
+The keyboard's controls reach the engine as :meth:`Engine.new_idea` (a fresh ``z`` from the next
+bar on) and :attr:`Engine.density` (track name -> density factor, used by the next plan; setting
+it asks for a plan at the next step).
+
 Units: steps (12 per beat, absolute from the song start), seconds on the monotonic clock.
 """
 
@@ -109,6 +113,8 @@ class Engine:
         self._counted_late: set[int] = set()  # outstanding requests already counted late
         self._phrase: int | None = None
         self._z: np.ndarray | None = None
+        self._new_z_from_bar: int | None = None  # a new idea: redraw z for bars from this one
+        self._density: dict[str, float] | None = None
         self._opening: PlanRequest | None = None
         self._opening_result: PlanResult | None = None
         self._resyncing = False
@@ -182,6 +188,22 @@ class Engine:
         self._last_step = None
         self._resyncing = False
 
+    # --- the player's controls -------------------------------------------------------------
+    def new_idea(self, step: int) -> None:
+        """A fresh ``z`` for the bars after the one holding ``step`` (that bar plays on as
+        planned; steps already decided never change)."""
+        self._new_z_from_bar = step // STEPS_PER_BAR + 1
+
+    @property
+    def density(self) -> dict[str, float] | None:
+        """Track name -> density factor of the plans (None: the model's own)."""
+        return self._density
+
+    @density.setter
+    def density(self, value: dict[str, float] | None) -> None:
+        self._density = dict(value) if value else None
+        self._changes_planned = None  # plan again at the next step, with the new thresholds
+
     # --- the clock ------------------------------------------------------------------------
     def on_step(self, step: int, now_seconds: float, seconds_per_step: float) -> None:
         """The clock reached the boundary of ``step`` at ``now_seconds``: request a plan when
@@ -221,8 +243,10 @@ class Engine:
         step decided after it is back (and not before ``applies_from``)."""
         target_bar = applies_from // STEPS_PER_BAR
         phrase = target_bar // N_BARS
-        if phrase != self._phrase or self._z is None:
+        new_idea = self._new_z_from_bar is not None and target_bar >= self._new_z_from_bar
+        if phrase != self._phrase or self._z is None or new_idea:
             self._phrase = phrase
+            self._new_z_from_bar = None
             self._z = self.accompanist.sample_z(self._rng).astype(np.float32)
         # useful until the last step of its bar is decided
         last_decided_at = (target_bar + 1) * STEPS_PER_BAR - 1 - self.lookahead_steps
@@ -262,6 +286,7 @@ class Engine:
             known_mask=known.reshape(1, N_BARS, STEPS_PER_BAR).astype(np.float32),
             z=np.asarray(z, dtype=np.float32).reshape(1, -1),
             threshold=self.threshold,
+            density=self._density,
         )
 
     @property

@@ -13,7 +13,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,8 @@ class PlanRequest:
     known_mask: np.ndarray = field(repr=False)
     z: np.ndarray = field(repr=False)
     threshold: float | None = None
+    #: track name -> density factor (the keyboard's density knobs); None = the model's own
+    density: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ def run_request(request: PlanRequest) -> PlanResult:
     """Run one request on its accompanist (in the calling thread)."""
     started = time.perf_counter()
     tracks = request.accompanist.accompany(
-        request.condition, request.known_mask, request.z, threshold=request.threshold
+        request.condition, request.known_mask, request.z, threshold=request.threshold,
+        density=request.density,
     )
     bar = np.array(np.asarray(tracks)[0, N_BARS - 1], dtype=bool)
     return PlanResult(request, bar, (time.perf_counter() - started) * 1000.0)

@@ -29,6 +29,7 @@ from musegan_live.clock.follower import ClockEvent
 from musegan_live.config.live import LiveConfig
 from musegan_live.errors import ConfigError
 from musegan_live.live.clock_view import ClockView
+from musegan_live.live.controls import BarHold, ControlAction, Controls
 from musegan_live.live.due_times import DueTimes
 from musegan_live.live.engine import Engine
 from musegan_live.live.ledger import NoteLedger
@@ -123,6 +124,8 @@ class Session:
             threshold=config.threshold,
         )
         self.engine.prepare_opening()
+        self.controls = Controls(config, [TRACK_NAMES[t] for t in self.output_tracks])
+        self._hold: BarHold | None = None
         self._running = False
         self._stopped = False  # an explicit Stop: ticks are ignored until Start/Continue
         self._position_ticks = 0
@@ -145,7 +148,13 @@ class Session:
         return self._outgoing(messages, 0.0)
 
     def handle_player(self, message: mido.Message, now_seconds: float) -> list[Outgoing]:
-        """One message from the player's input at ``now_seconds``; returns the thru output."""
+        """One message from the player's input at ``now_seconds``; returns the thru output.
+
+        The keyboard's controls (``musegan_live.live.controls``) act here and go no further."""
+        action = self.controls.handle(message)
+        if action is not None:
+            self._control(action)
+            return []
         step_position = self._clock.step_position_at(now_seconds) if self._running else None
         self.player.handle(message, step_position)
         if self.thru is None:
@@ -188,6 +197,25 @@ class Session:
         logger.debug("ignoring clock event %r", kind)
         return []
 
+    def _control(self, action: ControlAction) -> None:
+        """Apply a control: a new idea or density goes to the engine; hold and mute change what
+        the next steps play (``_row``). Stop is the daemon's (it owns the clock)."""
+        if action.kind == "new_idea":
+            if self._running:
+                self.engine.new_idea(self._current_step())
+            else:  # the next take opens with a fresh z
+                self.engine.stop()
+        elif action.kind == "density":
+            self.engine.density = self.controls.density_exponents()
+        elif action.kind == "hold":
+            self._hold = BarHold.pressed_at(self._current_step())
+        elif action.kind == "release":
+            self._hold = None
+        if action.kind not in ("none", "stop"):
+            logger.info("control: %s%s", action.kind.replace("_", " "),
+                        f" {', '.join(action.tracks)}" if action.kind in ("mute", "unmute")
+                        else "")
+
     def wait_ready(self, timeout_seconds: float = 2.0) -> bool:
         """Wait until the plan for the first bar after Start is computed (call it before
         starting a clock: an internal clock ticks right after Start). False on timeout."""
@@ -226,6 +254,7 @@ class Session:
             late_plans=engine.late_plans,
             plans_made=engine.plans_made,
             late_messages=self._dropped_note_ons,
+            controls=self.controls.state.describe(),
         )
 
     def take_roll(self) -> tuple[np.ndarray, np.ndarray]:
@@ -295,7 +324,7 @@ class Session:
         seconds_per_step = self._clock.seconds_per_step
         self.player.advance(step)
         self.engine.on_step(step, tick_seconds, seconds_per_step)
-        rows = {k: self.engine.decide(k) for k in range(step, step + self._lookahead + 1)}
+        rows = {k: self._row(k) for k in range(step, step + self._lookahead + 1)}
         follow = self.player.recent_velocity() or FOLLOW_DEFAULT_VELOCITY
         now = tick_seconds if self._now is None else max(tick_seconds, self._now())
         late_limit = late_note_on_limit_seconds(self._clock.seconds_per_tick)
@@ -319,6 +348,19 @@ class Session:
                     self._take.started(target, slot.track, result.started, velocity)
                 out += self._outgoing(result.messages, due, late_limit)
         return out
+
+    def _row(self, step: int) -> np.ndarray:
+        """The notes of ``step`` as the controls let them sound: the plan's (or, under hold,
+        the held bar's), with muted tracks silent (their notes end at this step)."""
+        row = self.engine.decide(step) if self._hold is None else self._hold.row(
+            step, self.engine.decide)
+        muted = self.controls.state.muted
+        if muted:
+            row = row.copy()
+            for column, track in enumerate(self.output_tracks):
+                if TRACK_NAMES[track] in muted:
+                    row[:, column] = False
+        return row
 
     # --- output -----------------------------------------------------------------------------
     def _outgoing(

@@ -13,7 +13,8 @@ class StatusSnapshot:
     notes per minute; ``last_inference_ms`` None before the first plan; ``late_plans`` plans that
     missed their step (or failed); ``plans_made`` plans used; ``late_messages`` generated
     note-ons dropped for lateness (by the session, and by the sender in the daemon);
-    ``clock_source`` "external", "internal" or "waiting" (set by the daemon).
+    ``clock_source`` "external", "internal", "sync" or "waiting" (set by the daemon); ``controls``
+    what the keyboard's controls have set (``ControlState.describe``, '' = nothing).
     """
 
     position_ticks: int
@@ -24,3 +25,4 @@ class StatusSnapshot:
     plans_made: int = 0
     late_messages: int = 0
     clock_source: str = "waiting"
+    controls: str = ""

@@ -113,6 +113,20 @@ class NoteDecoding:
             sustain = min(sustain, threshold)
         return replace(self, threshold=threshold, sustain_threshold=sustain, track_thresholds={})
 
+    def with_density(self, density: Mapping[str, float] | None) -> NoteDecoding:
+        """This decoding with each named track's start threshold ``t`` raised to the power of
+        its density factor (> 1: lower thresholds, more notes; < 1: fewer); ``t ** d`` stays in
+        (0, 1). ``None`` or ``{}``: unchanged. The keyboard's density knob
+        (``musegan_live.live.controls``) sets the factors."""
+        if not density:
+            return self
+        thresholds = dict(self.track_thresholds)
+        for name, factor in density.items():
+            if factor <= 0:
+                raise ValueError(f"density of {name} must be > 0, got {factor}")
+            thresholds[name] = self.start_threshold(name) ** float(factor)
+        return replace(self, track_thresholds=thresholds)
+
     def to_mapping(self) -> dict[str, Any]:
         """The ``decoding`` section of ``model.yaml`` (everything but ``threshold``)."""
         return {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -217,13 +217,15 @@ class Accompanist:
         known_mask: np.ndarray,
         z: np.ndarray,
         threshold: float | None = None,
+        density: Mapping[str, float] | None = None,
     ) -> np.ndarray:
         """Notes ``bool[B, 4, 48, 84, 4]`` of the output tracks, decoded as ``model.yaml`` says.
 
         :func:`musegan_live.model.decoding.decode_notes` with the model's decoding; ``threshold``
-        replaces its start threshold (``None``: the model's own).
+        replaces its start threshold (``None``: the model's own); ``density`` (track name ->
+        factor) then moves tracks' thresholds (``NoteDecoding.with_density``).
         """
-        decoding = self.decoding.with_threshold(threshold)
+        decoding = self.decoding.with_threshold(threshold).with_density(density)
         probabilities = self.probabilities(condition, known_mask, z)
         return decode_notes(probabilities, self.output_tracks, decoding)
 

@@ -18,6 +18,7 @@ from harness.jack_rig import (
     JackMidiRecorder,
     JackServer,
     missing_jack_tools,
+    model_playing_every_track,
 )
 
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
@@ -69,6 +70,12 @@ def live_model_dir(request) -> Path:
         return FALLBACK_MODEL_DIR
     _unavailable(f"no tiny exported model (tiny_model_dir fixture or {FALLBACK_MODEL_DIR})")
     raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def playing_model(live_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with a start threshold per track at which it plays every track."""
+    return model_playing_every_track(live_model_dir, tmp_path_factory.mktemp("playing"))
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import mido
 import numpy as np
@@ -28,7 +27,6 @@ from harness.jack_rig import (
     JackServer,
     RecordedEvent,
     jack_connect,
-    model_playing_every_track,
     play_piano,
     wait_until,
 )
@@ -43,12 +41,6 @@ pytestmark = [pytest.mark.jack, pytest.mark.flaky(reruns=2)]
 OUTPUT_CHANNELS = {9, 1, 2, 3}
 PANIC_CCS = {123, 64}
 TICK_FRAMES_120 = 1_000
-
-
-@pytest.fixture(scope="module")
-def playing_model(live_model_dir, tmp_path_factory) -> Path:
-    """The tiny model with a start threshold per track at which it plays every track."""
-    return model_playing_every_track(live_model_dir, tmp_path_factory.mktemp("playing"))
 
 
 def daemon_args(model_dir, player, recorder, *extra: str) -> list[str]:
@@ -405,7 +397,8 @@ def test_internal_clock_when_no_external_clock_comes(
     """clock auto: no clock on the input, so after a second the daemon plays on its own clock
     and (with --send-clock) sends that clock for a DAW to follow."""
     args = daemon_args(playing_model, player, recorder,
-                       "--clock", "auto", "--bpm", "150", "--send-clock")
+                       "--clock", "auto", "--bpm", "150", "--send-clock",
+                       "--no-clock-sync-start")
     daemon = start_daemon(jack_server, args, tmp_path, player, None)
     try:
         assert daemon.wait_for_log("internal clock at 150 BPM", 5.0), daemon.log()

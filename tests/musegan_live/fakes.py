@@ -26,6 +26,7 @@ from musegan_live.representation import (
     PIANO,
     STEPS_PER_BAR,
     STEPS_PER_BEAT,
+    TRACK_NAMES,
     other_tracks,
 )
 
@@ -72,9 +73,11 @@ class RuleAccompanist:
             out[b, :, :, strings_pitch(z[b]) - LOWEST_PITCH, 3] = 1.0
         return out
 
-    def accompany(self, condition, known_mask, z, threshold=None) -> np.ndarray:
+    def accompany(self, condition, known_mask, z, threshold=None, density=None) -> np.ndarray:
         limit = self.threshold if threshold is None else threshold
-        return self.probabilities(condition, known_mask, z) >= limit
+        names = [TRACK_NAMES[t] for t in self.output_tracks]
+        limits = np.array([limit ** (density or {}).get(name, 1.0) for name in names])
+        return self.probabilities(condition, known_mask, z) >= limits
 
     def warm_up(self, runs: int = 3) -> None:
         return None

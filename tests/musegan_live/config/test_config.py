@@ -110,7 +110,8 @@ def test_command_line_text_is_parsed_and_wins_over_the_file(tmp_path):
 @pytest.mark.parametrize(
     ("text", "names"),
     [
-        ("clock:\n  bmp: 120\n", ["clock.bmp", "did you mean 'bpm'", "bpm, loss_timeout_seconds"]),
+        ("clock:\n  bmp: 120\n",
+         ["clock.bmp", "did you mean 'bpm'", "bpm, count_in_beats, loss_timeout_seconds"]),
         ("colour: red\n", ["'colour'", "allowed keys", "clock"]),
         ("tracks:\n  Flute: {channel: 5}\n", ["Flute", "Drums, Piano, Guitar, Bass, Strings"]),
         ("tracks:\n  Bass: {chanel: 5}\n", ["tracks.Bass.chanel", "channel"]),

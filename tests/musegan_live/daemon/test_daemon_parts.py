@@ -422,7 +422,8 @@ def test_auto_clock_runs_the_internal_clock_then_hands_over(live, monkeypatch, c
 
     monkeypatch.setattr(clock_source, "AUTO_CLOCK_WAIT_SECONDS", 0.05)
     with caplog.at_level(logging.INFO, logger="musegan_live"):
-        run = live(**{"clock.source": "auto", "clock.bpm": "300", "clock.send_clock": "true"})
+        run = live(**{"clock.source": "auto", "clock.bpm": "300", "clock.send_clock": "true",
+                      "clock.sync_start": "false"})
         time.sleep(0.6)
         assert run.daemon.clock.name == "internal"
         internal = [m for m in run.output.messages if m.type in ("start", "clock")]
@@ -435,6 +436,70 @@ def test_auto_clock_runs_the_internal_clock_then_hands_over(live, monkeypatch, c
     assert "internal clock at 300 BPM" in caplog.text
     assert "external MIDI clock detected" in caplog.text
     assert not still_sounding(run.output.messages)
+
+
+def sent_of(run, kind: str) -> list[tuple[float, mido.Message]]:
+    return [(t, m) for t, m in run.output.sent if m.type == kind]
+
+
+def wait_for(predicate, timeout_seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.005)
+    return predicate()
+
+
+def test_sync_start_waits_for_the_first_note_starts_on_it_and_waits_again_after_stop(live):
+    run = live(**{"clock.source": "internal", "clock.bpm": "300", "clock.send_clock": "true"})
+    time.sleep(0.4)
+    assert run.daemon.clock.name == "sync"
+    assert not sent_of(run, "start") and not sent_of(run, "clock")  # the band waits
+    assert "waiting for your first note" in format_status(run.daemon.snapshot)
+    played_at = time.monotonic()
+    run.inject(mido.Message("note_on", note=60, velocity=90))
+    assert wait_for(lambda: len(sent_of(run, "clock")) > 48)
+    ((started_at, _),) = sent_of(run, "start")
+    assert started_at - played_at < 0.05  # on the note, not a second later
+    assert run.daemon.clock.name == "internal" and run.daemon.session.stats.running
+    run.inject(mido.Message("control_change", control=104, value=127))  # the start/stop button
+    assert wait_for(lambda: sent_of(run, "stop"))
+    assert wait_for(lambda: not still_sounding(run.output.messages))
+    time.sleep(0.2)
+    assert run.daemon.clock.name == "sync"
+    stopped_at = sent_of(run, "stop")[0][0]
+    assert not [t for t, m in run.output.sent if t > stopped_at + 0.05 and m.type == "clock"]
+    run.inject(mido.Message("note_on", note=62, velocity=90))  # the next take
+    assert wait_for(lambda: len(sent_of(run, "start")) == 2)
+    assert run.stop() == 0
+    assert not still_sounding(run.output.messages)
+
+
+def test_a_count_in_clicks_before_bar_one_and_the_clock_starts_after_it(live):
+    run = live(**{"clock.source": "internal", "clock.bpm": "300", "clock.send_clock": "true",
+                  "clock.count_in_beats": "3"})
+    played_at = time.monotonic()
+    run.inject(mido.Message("note_on", note=60, velocity=90))
+    assert wait_for(lambda: sent_of(run, "start"))
+    clicks = [t - played_at for t, m in sent_of(run, "note_on")
+              if m.channel == 9 and m.note == 37]
+    ((started_at, _),) = sent_of(run, "start")
+    assert clicks == pytest.approx([0.0, 0.2, 0.4], abs=0.05)  # one per beat at 300 BPM
+    assert started_at - played_at == pytest.approx(0.6, abs=0.05)
+    assert run.stop() == 0
+    assert not still_sounding(run.output.messages)
+
+
+def test_without_sync_start_the_button_stops_and_starts_the_internal_clock(live):
+    run = live(**{"clock.source": "internal", "clock.bpm": "300", "clock.send_clock": "true",
+                  "clock.sync_start": "false"})
+    assert wait_for(lambda: sent_of(run, "start"))  # at launch
+    button = mido.Message("control_change", control=104, value=127)
+    run.inject(button, button.copy(value=0))
+    assert wait_for(lambda: sent_of(run, "stop"))
+    run.inject(button, button.copy(value=0))
+    assert wait_for(lambda: len(sent_of(run, "start")) == 2)
+    assert run.daemon.clock.name == "internal"
+    assert run.stop() == 0
 
 
 def test_thru_forwards_the_player_at_once_and_records_it_once(live, tmp_path):

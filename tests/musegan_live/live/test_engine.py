@@ -248,12 +248,12 @@ class GatedModel(RuleAccompanist):
         self.entered = threading.Event()
         self.fail = False
 
-    def accompany(self, condition, known_mask, z, threshold=None):
+    def accompany(self, condition, known_mask, z, threshold=None, density=None):
         self.entered.set()
         assert self.gate.wait(10.0)
         if self.fail:
             raise RuntimeError("model exploded")
-        return super().accompany(condition, known_mask, z, threshold)
+        return super().accompany(condition, known_mask, z, threshold, density)
 
 
 def request(model, request_id, deadline=float("inf")):

@@ -132,3 +132,19 @@ def test_the_model_yaml_section_round_trips() -> None:
 def test_wrong_shapes_are_explained() -> None:
     with pytest.raises(ValueError, match=r"expected \[B, 4, 48, 84, 4\]"):
         decode_notes(np.zeros((4, 48, 84, 4)), TRACKS, NoteDecoding())
+
+
+def test_density_raises_each_named_tracks_start_threshold_to_its_factor() -> None:
+    probs = probabilities()
+    along_phrase(probs, 1, C4)[0:12] = 0.3  # below the guitar's 0.5, above 0.5 ** 2
+    along_phrase(probs, 2, C4)[0:12] = 0.6  # above the bass's 0.5, below 0.5 ** 0.5
+    decoding = NoteDecoding(0.5, 0.25)
+    plain = decode_notes(probs, TRACKS, decoding)
+    assert notes_of(plain, 1, C4) == [] and notes_of(plain, 2, C4) == [(0, 12)]
+    denser = decoding.with_density({"Guitar": 2.0, "Bass": 0.5})
+    notes = decode_notes(probs, TRACKS, denser)
+    assert notes_of(notes, 1, C4) == [(0, 12)] and notes_of(notes, 2, C4) == []
+    assert denser.start_threshold("Strings") == 0.5  # tracks not named keep their own
+    assert decoding.with_density(None) is decoding
+    with pytest.raises(ValueError, match="density of Bass must be > 0"):
+        decoding.with_density({"Bass": 0.0})
