@@ -2,6 +2,7 @@
 
     musegan-live --in Keyboard --out DAW [options]     run the live daemon
     musegan-live ports [--backend jack]                list MIDI ports
+    musegan-live play song.mid [--out DAW] [--record take.mid]   the daemon, a file as the player
     musegan-live accompany song.mid -o out.mid [--png out.png] [--seed N] [--as-live]
     musegan-live generate -n 8 -o out/ [--seed N]
     musegan-live interpolate -o out/ [--rows 4 --cols 4 --corners 2 --mode slerp]
@@ -80,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     ports = commands.add_parser("ports", parents=[options], help="list MIDI ports")
     ports.set_defaults(command="ports")
 
+    play = commands.add_parser(
+        "play", parents=[options],
+        help="run the daemon with a MIDI file's part as the player (hear it with no keyboard)",
+        description="Run the daemon with the condition part of a MIDI file (Piano; --track "
+        "for another) played into it at its times: on the internal clock at the file's tempo "
+        "(--bpm for another) until the file ends, or following an external clock (--clock "
+        "external) from the DAW's position. The part is forwarded (thru) so it is heard with "
+        "the band; --record FILE writes the take.",
+    )
+    play.add_argument("song", type=Path, help="MIDI file with the part to play (Piano)")
+
     acc = commands.add_parser(
         "accompany", parents=[options],
         help="accompany a MIDI file (each phrase hears its whole part; --as-live: as the daemon)",
@@ -144,6 +156,8 @@ def _run(args: argparse.Namespace, config: LiveConfig) -> int:
         from musegan_live.daemon.run import run_daemon
 
         return run_daemon(config)
+    if command == "play":
+        return _play(args, config)
     if command == "ports":
         from musegan_live.ports.rtmidi_ports import describe_ports
 
@@ -176,6 +190,25 @@ def _run(args: argparse.Namespace, config: LiveConfig) -> int:
         )
     print(f"wrote {len(written)} files to {args.output}")
     return 0
+
+
+def _play(args: argparse.Namespace, config: LiveConfig) -> int:
+    """``musegan-live play``: the daemon with the file's part as the player."""
+    import dataclasses
+
+    from musegan_live.daemon.file_part import FilePart
+    from musegan_live.daemon.run import run_daemon
+
+    channel = config.input.channel_index or 0
+    part = FilePart.from_file(args.song, config.input.track_index, channel=channel)
+    clock = dataclasses.replace(config.clock, sync_start=False)  # the file is the player
+    if "clock.bpm" not in vars(args):  # the file's tempo, unless --bpm says otherwise
+        bpm_option = OPTIONS["clock.bpm"]
+        clock = dataclasses.replace(clock, bpm=min(max(part.tempo_bpm, bpm_option.low),
+                                                   bpm_option.high))
+    config = config.replace(clock=clock, input=dataclasses.replace(config.input, thru=True))
+    logging.getLogger(__name__).info("playing %s", part.describe())
+    return run_daemon(config, file_part=part)
 
 
 if __name__ == "__main__":

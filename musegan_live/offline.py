@@ -35,14 +35,13 @@ from musegan_live.live.session import Outgoing, Session
 from musegan_live.model.batches import run_in_batches
 from musegan_live.representation import (
     DRUMS,
-    LOWEST_PITCH,
     N_BARS,
     N_PITCHES,
     N_TRACKS,
     STEPS_PER_BAR,
     TICKS_PER_STEP,
     TRACK_NAMES,
-    roll_notes,
+    roll_note_events,
     seconds_per_tick_at,
 )
 
@@ -196,7 +195,7 @@ def play_song(
     Returns everything the session sent."""
     seconds_per_tick = seconds_per_tick_at(tempo_bpm)
     n_steps = condition.shape[0]
-    ons, offs = _note_events(condition, velocity, drums=drums)
+    ons, offs = roll_note_events(condition, velocity, drums=drums)
     out = session.start_messages()
     out += session.handle_clock(ClockEvent("start", 0, 0.0, seconds_per_tick))
     for tick in range(n_steps * TICKS_PER_STEP):
@@ -213,20 +212,6 @@ def play_song(
         session.handle_player(mido.Message("note_off", note=pitch), end * seconds_per_tick)
     out += session.handle_clock(ClockEvent("stop", end, end * seconds_per_tick, seconds_per_tick))
     return out
-
-
-def _note_events(
-    roll: np.ndarray, velocity: np.ndarray, *, drums: bool
-) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[int]]]:
-    """Note-ons ``{step: [(pitch, velocity)]}`` and note-offs ``{step: [pitch]}`` of a roll
-    (notes as :func:`~musegan_live.representation.roll_notes` cuts them)."""
-    ons: dict[int, list[tuple[int, int]]] = {}
-    offs: dict[int, list[int]] = {}
-    for start, end, row in zip(*roll_notes(roll, drums=drums), strict=True):
-        vel = int(velocity[start, row]) or 100
-        ons.setdefault(int(start), []).append((LOWEST_PITCH + int(row), vel))
-        offs.setdefault(int(end), []).append(LOWEST_PITCH + int(row))
-    return ons, offs
 
 
 def _fit(array: np.ndarray, n_steps: int) -> np.ndarray:

@@ -144,6 +144,21 @@ def roll_notes(track_roll: np.ndarray, *, drums: bool) -> tuple[np.ndarray, np.n
     return starts, ends, pitches
 
 
+def roll_note_events(
+    track_roll: np.ndarray, velocity: np.ndarray, *, drums: bool
+) -> tuple[dict[int, list[tuple[int, int]]], dict[int, list[int]]]:
+    """Note-ons ``{step: [(midi_pitch, velocity)]}`` and note-offs ``{step: [midi_pitch]}`` of
+    one track ``bool[n_steps, 84]`` with its velocities ``uint8[n_steps, 84]`` (0 reads as 100),
+    notes cut as :func:`roll_notes` cuts them: how a player would play the roll."""
+    ons: dict[int, list[tuple[int, int]]] = {}
+    offs: dict[int, list[int]] = {}
+    for start, end, row in zip(*roll_notes(track_roll, drums=drums), strict=True):
+        vel = int(velocity[start, row]) or 100
+        ons.setdefault(int(start), []).append((LOWEST_PITCH + int(row), vel))
+        offs.setdefault(int(end), []).append(LOWEST_PITCH + int(row))
+    return ons, offs
+
+
 def drum_hits(
     notes: np.ndarray, previous: np.ndarray, steps_into_run: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -45,6 +45,7 @@ from musegan_live.clock.follower import ClockEvent
 from musegan_live.clock.source import ClockSource, InternalTick
 from musegan_live.config.live import LiveConfig
 from musegan_live.config.options import CLIENT_NAME
+from musegan_live.daemon.file_part import FilePart
 from musegan_live.daemon.recording import Recording
 from musegan_live.daemon.status_line import StatusLine
 from musegan_live.errors import MuseganLiveError, PortError
@@ -77,12 +78,14 @@ class _Shutdown:
     exit_code: int
 
 
-def run_daemon(config: LiveConfig) -> int:
-    """Run the live daemon until SIGINT/SIGTERM (exit status 0) or a fatal problem (non-zero).
+def run_daemon(config: LiveConfig, *, file_part: FilePart | None = None) -> int:
+    """Run the live daemon until SIGINT/SIGTERM (exit status 0) or a fatal problem (non-zero);
+    with ``file_part`` (``musegan-live play``) that part is the player, and the daemon ends at
+    its end when it runs the internal clock.
 
     Raises ``MuseganLiveError`` subclasses for problems found while starting (ports, model).
     """
-    daemon = Daemon(config)
+    daemon = Daemon(config, file_part=file_part)
     try:
         daemon.open()
     except BaseException:
@@ -110,9 +113,12 @@ class Daemon:
         input_port: InputPort | None = None,
         output_ports: Sequence[OutputPort] | None = None,
         status_line: StatusLine | None = None,
+        file_part: FilePart | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
+        self.file_part = file_part
+        self._file_ended = False
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._accompanist = accompanist
         self.input_port = input_port
@@ -367,6 +373,8 @@ class Daemon:
         self._publish_snapshot()
 
     def _on_clock(self, event: ClockEvent) -> None:
+        if self.file_part is not None:
+            self._play_file(event)
         self.sender.schedule(self.session.handle_clock(event))
         if event.kind == "lost":
             logger.warning("MIDI clock lost: no tick for %.2f s at %s; all notes off until the "
@@ -380,6 +388,25 @@ class Daemon:
         if event.kind != "tick" or now - self._snapshot_at >= SNAPSHOT_SECONDS:
             self._snapshot_at = now
             self._publish_snapshot()
+
+    def _play_file(self, event: ClockEvent) -> None:
+        """``musegan-live play``: the file's notes of this tick, heard before its step is
+        planned, as a keyboard's would be; the end of the file ends an internal-clock run."""
+        part = self.file_part
+        if event.kind == "tick":
+            messages = part.at_tick(event.position_ticks)
+        else:  # start, stop, continue, jump, lost: the notes held end, the part picks up
+            messages = part.release()
+        for message in messages:
+            if self.recording is not None and self._record_input:
+                self.recording.record(message, event.time_seconds)
+            self.sender.schedule(self.session.handle_player(message, event.time_seconds))
+        if event.kind == "tick" and part.finished(event.position_ticks) and not self._file_ended:
+            self._file_ended = True
+            if self.clock.running_internal:
+                self.request_stop(f"end of {part.name}")
+            else:
+                logger.info("end of %s; the clock goes on (Ctrl-C to stop)", part.name)
 
     def _publish_snapshot(self) -> None:
         stats = self.session.stats

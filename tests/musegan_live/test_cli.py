@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
 
 from musegan_live import cli
 from musegan_live.config.options import OPTIONS
+from musegan_live.files.midi_write import write_midi
 from musegan_live.representation import TRACK_NAMES
 from tests.midi_fixtures import Part, write_fixture_midi
 
@@ -38,8 +40,9 @@ def daemon_calls(monkeypatch):
 
     calls = []
 
-    def fake_run_daemon(config):
+    def fake_run_daemon(config, *, file_part=None):
         calls.append(config)
+        fake_run_daemon.file_part = file_part
         return 0
 
     monkeypatch.setattr(musegan_live.daemon.run, "run_daemon", fake_run_daemon)
@@ -206,6 +209,28 @@ def test_daemon_options_reach_the_config(tmp_path, capsys, daemon_calls):
     assert config.track("Strings").latency_ms == -5.0
     assert config.replan == "bar" and config.output.per_track
     assert config.clock.send_clock and config.clock.loss_timeout_seconds == 2.0
+
+
+def test_play_runs_the_daemon_with_the_files_part_at_the_files_tempo(
+    tmp_path, capsys, daemon_calls
+):
+    import musegan_live.daemon.run
+
+    song = tmp_path / "song.mid"
+    write_midi(song, np.pad(np.ones((48, 1, 1), bool), ((0, 48), (36, 47), (1, 3))),
+               tempo_bpm=96.0)
+    code, _, err = run(capsys, "play", song, "--out", "DAW")
+    assert code == 0, err
+    config = daemon_calls[-1]
+    assert config.clock.bpm == pytest.approx(96.0) and not config.clock.sync_start
+    assert config.input.thru and config.output.port == "DAW"
+    part = musegan_live.daemon.run.run_daemon.file_part
+    assert part.n_bars == 1 and part.ons == {0: [(60, 100)]}  # trailing silence is cut
+    code, _, err = run(capsys, "play", song, "--bpm", "140")
+    assert code == 0 and daemon_calls[-1].clock.bpm == 140.0
+    code, _, err = run(capsys, "play", tmp_path / "missing.mid")
+    assert code != 0
+    assert_one_line_error(err, "missing.mid")
 
 
 def test_every_config_key_has_a_command_line_option():
