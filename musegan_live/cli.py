@@ -3,7 +3,7 @@
     musegan-live --in Keyboard --out DAW [options]     run the live daemon
     musegan-live ports [--backend jack]                list MIDI ports
     musegan-live play song.mid [--out DAW] [--record take.mid]   the daemon, a file as the player
-    musegan-live accompany song.mid -o out.mid [--png out.png] [--seed N] [--as-live]
+    musegan-live accompany song.mid -o out.mid [--png out.png] [--wav out.wav] [--as-live]
     musegan-live generate -n 8 -o out/ [--seed N]
     musegan-live interpolate -o out/ [--rows 4 --cols 4 --corners 2 --mode slerp]
 
@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("song", type=Path, help="MIDI file with the condition track (Piano)")
     acc.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write")
     acc.add_argument("--png", type=Path, help="also draw the result into this PNG")
+    acc.add_argument("--wav", type=Path,
+                     help="also render the result to this WAV with FluidSynth (if installed)")
     acc.add_argument("--as-live", action="store_true",
                      help="play the file through the daemon's engine on a simulated clock: "
                      "each step hears only what came before it")
@@ -168,6 +170,11 @@ def _run(args: argparse.Namespace, config: LiveConfig) -> int:
 
     seed = config.seed if config.seed is not None else 0
     if command == "accompany":
+        if args.wav is not None:  # before the work: a missing synth says so at once
+            from musegan_live.files.audio_render import find_soundfont, fluidsynth_program
+
+            fluidsynth_program()
+            find_soundfont()
         result = offline.accompany(args.song, args.output, png=args.png, seed=seed, config=config,
                                    as_live=args.as_live)
         notes = ", ".join(f"{name} {count}" for name, count in result.notes.items())
@@ -175,6 +182,10 @@ def _run(args: argparse.Namespace, config: LiveConfig) -> int:
             f"wrote {result.out_mid} ({result.n_bars} bars at {result.tempo_bpm:.1f} BPM; "
             f"notes: {notes})" + (f" and {result.png}" if result.png else "")
         )
+        if args.wav is not None:
+            from musegan_live.files.audio_render import render_wav
+
+            print(f"wrote {render_wav(result.out_mid, args.wav)}")
         return 0
     if command == "generate":
         written = offline.generate(args.output, n=args.n, seed=seed, config=config)

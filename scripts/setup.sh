@@ -3,13 +3,14 @@
 # in .venv, and the package itself.
 #   scripts/setup.sh           the runtime: the daemon and the offline jobs (no PyTorch)
 #   scripts/setup.sh all       + training (PyTorch CPU, MMA for the corpus) + the test tools
+#                              (jack_midi_clock, FluidSynth with a General MIDI soundfont)
 # Re-running is cheap: each step is skipped when it is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-runtime}
 case "$mode" in
     runtime) packages=(jackd:jackd2) ;;
-    all) packages=(jackd:jackd2 jack_midi_clock:jack-midi-clock mma:mma) ;;
+    all) packages=(jackd:jackd2 jack_midi_clock:jack-midi-clock mma:mma fluidsynth:fluidsynth) ;;
     *) echo "setup: unknown mode '$mode' (runtime or all)" >&2; exit 2 ;;
 esac
 
@@ -17,6 +18,9 @@ need_apt=()
 for cmd in "${packages[@]}"; do
     command -v "${cmd%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd##*:}")
 done
+if [ "$mode" = all ] && [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then
+    need_apt+=(fluid-soundfont-gm)
+fi
 if ((${#need_apt[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

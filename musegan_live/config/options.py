@@ -146,8 +146,8 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
            "controller (button or pedal) that holds: while down, the current bar's "
            "accompaniment repeats; null = none", low=0, high=127, nullable=True),
     Option("controls.stop_cc", "int", 104,
-           "controller (button) that stops the internal clock (sync start then waits for the "
-           "next note); null = none", low=0, high=127, nullable=True),
+           "controller (button): start / stop of the internal clock (after a stop, sync start "
+           "waits for the next note); null = none", low=0, high=127, nullable=True),
     Option("controls.density_cc", "int", 74,
            "controller (knob) for the whole band's density: 64 = the model's own, 0 = sparsest, "
            "127 = densest; null = none", low=0, high=127, nullable=True),
