@@ -48,6 +48,18 @@ def _popen(args: Sequence[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(list(args), preexec_fn=_die_with_parent, **kwargs)
 
 
+def end_process(process: subprocess.Popen, timeout_seconds: float = 5.0) -> None:
+    """Terminate ``process`` if it still runs; kill it if it does not end in time."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout_seconds)
+
+
 def missing_jack_tools() -> list[str]:
     """The JACK programs (and the JACK-Client package) this harness needs that are missing."""
     missing = [tool for tool in JACK_TOOLS if shutil.which(tool) is None]
@@ -162,13 +174,8 @@ class JackServer:
             self._killed = False
             with contextlib.suppress(RuntimeError):
                 self.start()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            end_process(self.process)
         self.process = None
         self._cleanup_shm()
         with contextlib.suppress(OSError):
@@ -284,13 +291,7 @@ class ClockMaster:
             self.command("stop")
             self.command("exit")
         for process in (self.transport, self.clock):
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+            end_process(process)
 
 
 @dataclass(frozen=True)

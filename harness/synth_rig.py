@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from harness.jack_rig import JackServer, _popen, jack_connect
+from harness.jack_rig import JackServer, _popen, end_process, jack_connect
 from musegan_live.files.audio_render import find_soundfont, synth_options
 
 SILENCE_FLOOR_DB = -120.0
@@ -68,13 +68,7 @@ class FluidSynthJack:
         return f"{self.name}:left", f"{self.name}:right"
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        end_process(self.process)
 
 
 class JackAudioRecorder:

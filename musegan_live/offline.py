@@ -106,10 +106,9 @@ def accompany(
     song = read_midi(midi_path)
     condition = int(accompanist.condition_track)
     if not song.roll[:, :, condition].any():
-        present = [TRACK_NAMES[t] for t in range(N_TRACKS) if song.roll[:, :, t].any()]
         raise MidiFileError(
             f"{midi_path}: no {TRACK_NAMES[condition]} notes to accompany (the file has "
-            f"{', '.join(present) or 'no usable tracks'}); the model follows "
+            f"{song.describe_tracks()}); the model follows "
             f"{TRACK_NAMES[condition]}: give a file with that part, or use "
             "'musegan-live generate' for accompaniment from nothing",
             reason="no_usable_tracks",

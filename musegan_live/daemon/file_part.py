@@ -9,7 +9,6 @@ loops included): a jump or a stop ends the notes it holds, and it picks up at th
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 
@@ -19,14 +18,11 @@ from musegan_live.errors import MidiFileError
 from musegan_live.files.midi_read import read_midi
 from musegan_live.representation import (
     DRUMS,
-    N_TRACKS,
     STEPS_PER_BAR,
     TICKS_PER_STEP,
     TRACK_NAMES,
     roll_note_events,
 )
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,10 +47,9 @@ class FilePart:
         song = read_midi(path)
         roll = song.roll[:, :, track]
         if not roll.any():
-            present = [TRACK_NAMES[t] for t in range(N_TRACKS) if song.roll[:, :, t].any()]
             raise MidiFileError(
                 f"{path}: no {TRACK_NAMES[track]} notes to play (the file has "
-                f"{', '.join(present) or 'no usable tracks'}); give a file with a "
+                f"{song.describe_tracks()}); give a file with a "
                 f"{TRACK_NAMES[track]} part, or choose the track with --track",
                 reason="no_usable_tracks",
             )

@@ -49,6 +49,7 @@ from musegan_live.representation import (
     N_TRACKS,
     STEPS_PER_BAR,
     STEPS_PER_BEAT,
+    TRACK_NAMES,
     lpd5_track_for_program,
 )
 
@@ -79,6 +80,11 @@ class SongRoll:
     def n_bars(self) -> int:
         """Number of whole 4/4 bars (``n_steps // 48``)."""
         return int(self.roll.shape[0]) // STEPS_PER_BAR
+
+    def describe_tracks(self) -> str:
+        """The tracks with notes, for messages: ``"Piano, Bass"`` or ``"no usable tracks"``."""
+        present = [TRACK_NAMES[t] for t in range(N_TRACKS) if self.roll[:, :, t].any()]
+        return ", ".join(present) or "no usable tracks"
 
 
 @dataclass(frozen=True)

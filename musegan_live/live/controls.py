@@ -36,14 +36,13 @@ def density_for_value(value: int) -> float:
 @dataclass
 class ControlState:
     """What the controls have set. ``density``: track name -> factor (absent = 1.0);
-    ``muted``: names of muted tracks; ``hold``: held down now; ``ideas``: new ideas asked for;
+    ``muted``: names of muted tracks; ``hold``: held down now;
     ``tracks``: the output tracks (a density that is the same for all of them reads as one)."""
 
     tracks: tuple[str, ...] = ()
     density: dict[str, float] = field(default_factory=dict)
     muted: set[str] = field(default_factory=set)
     hold: bool = False
-    ideas: int = 0
 
     def describe(self) -> str:
         """For the status line, e.g. ``"hold  mute Bass  density Guitar 1.4x"`` ('' = nothing)."""
@@ -124,9 +123,7 @@ class Controls:
         if not pressed or was_down:
             return ControlAction("none")
         kind, tracks = self._buttons[number]
-        if kind == "new_idea":
-            self.state.ideas += 1
-        elif kind == "mute":
+        if kind == "mute":
             name = tracks[0]
             if name in self.state.muted:
                 self.state.muted.discard(name)
