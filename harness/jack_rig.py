@@ -301,18 +301,6 @@ class RecordedEvent:
     port: str  # short name of the recorder port it came in on
 
 
-#: The GIL switch interval while in-process JACK clients run, seconds. Their process callbacks
-#: are Python (JACK-Client) and wait for the GIL; at Python's default 5 ms a busy main thread
-#: makes them miss 1.33 ms periods, and JACK then drops the cycle's events (measured here: a
-#: tick or a Start missing from the recording in most runs of the main session test).
-CALLBACK_SWITCH_INTERVAL_SECONDS = 0.0002
-
-
-def keep_callbacks_prompt() -> None:
-    """Let this process's JACK process callbacks take the GIL within a fraction of a period."""
-    sys.setswitchinterval(min(sys.getswitchinterval(), CALLBACK_SWITCH_INTERVAL_SECONDS))
-
-
 class JackMidiRecorder:
     """A JACK client with MIDI inputs that records every event with its absolute frame."""
 
@@ -321,7 +309,6 @@ class JackMidiRecorder:
         import jack
 
         self.server = server
-        keep_callbacks_prompt()
         self.client = jack.Client(name, no_start_server=True, servername=server.name)
         self.ports = {short: self.client.midi_inports.register(short) for short in inputs}
         self._events: list[RecordedEvent] = []
@@ -388,7 +375,6 @@ class JackMidiPlayer:
         import jack
 
         self.server = server
-        keep_callbacks_prompt()
         self.client = jack.Client(name, no_start_server=True, servername=server.name)
         self.port = self.client.midi_outports.register("out")
         self._heap: list[tuple[int, int, bytes]] = []

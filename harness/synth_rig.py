@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from harness.jack_rig import JackServer, _popen, end_process, jack_connect, keep_callbacks_prompt
+from harness.jack_rig import JackServer, _popen, end_process, jack_connect
 from musegan_live.files.audio_render import find_soundfont, synth_options
 
 SILENCE_FLOOR_DB = -120.0
@@ -77,7 +77,6 @@ class JackAudioRecorder:
     def __init__(self, server: JackServer, name: str = "pytest-audio") -> None:
         import jack
 
-        keep_callbacks_prompt()
         self.client = jack.Client(name, no_start_server=True, servername=server.name)
         self.inputs = [self.client.inports.register(f"in_{i}") for i in (1, 2)]
         self._blocks: list[tuple[int, np.ndarray]] = []
