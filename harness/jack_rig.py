@@ -220,6 +220,22 @@ def jack_connect(server: JackServer, source: str, destination: str, attempts: in
                        f"{done.stdout.strip()} {done.stderr.strip()}")
 
 
+def wait_for_jack_ports(server: JackServer, wanted: set[str], timeout_seconds: float,
+                        process: subprocess.Popen | None = None) -> bool:
+    """Whether all ``wanted`` port names showed up in ``jack_lsp`` within ``timeout_seconds``
+    (False at once if ``process``, the program that registers them, ends first)."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        ports = subprocess.run(["jack_lsp"], env=server.env, capture_output=True,
+                               text=True, timeout=10).stdout.split("\n")
+        if wanted <= set(ports):
+            return True
+        if process is not None and process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
 class ClockMaster:
     """``jack_midi_clock`` sending MIDI clock while the JACK transport rolls.
 
@@ -255,14 +271,8 @@ class ClockMaster:
         self.command("locate 0")
 
     def _wait_for_port(self, timeout_seconds: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline:
-            out = subprocess.run(["jack_lsp"], env=self.server.env, capture_output=True,
-                                 text=True, timeout=10).stdout
-            if self.port in out.split("\n"):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("jack_midi_clock did not register its port")
+        if not wait_for_jack_ports(self.server, {self.port}, timeout_seconds, self.clock):
+            raise RuntimeError("jack_midi_clock did not register its port")
 
     def command(self, text: str) -> None:
         assert self.transport.stdin is not None

@@ -9,26 +9,28 @@ FluidSynth runs as a JACK client with a MIDI input (``NAME:midi_00``) and two au
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import threading
-import time
 
 import numpy as np
 
-from harness.jack_rig import JackServer, _popen, end_process, jack_connect
-from musegan_live.files.audio_render import find_soundfont, synth_options
+from harness.jack_rig import JackServer, _popen, end_process, jack_connect, wait_for_jack_ports
+from musegan_live.files.audio_render import (
+    SynthUnavailable,
+    find_soundfont,
+    fluidsynth_program,
+    synth_options,
+)
 
 SILENCE_FLOOR_DB = -120.0
 
 
 def missing_synth() -> str | None:
     """Why FluidSynth cannot be used here (None: it can)."""
-    if shutil.which("fluidsynth") is None:
-        return "fluidsynth is not installed"
     try:
+        fluidsynth_program()
         find_soundfont()
-    except Exception as err:  # SynthUnavailable: no soundfont
+    except SynthUnavailable as err:
         return str(err)
     return None
 
@@ -40,24 +42,18 @@ class FluidSynthJack:
                  timeout_seconds: float = 20.0) -> None:
         self.server = server
         self.name = name
-        args = ["fluidsynth", "-a", "jack", "-m", "jack", "-s", "-i",
+        args = [fluidsynth_program(), "-a", "jack", "-m", "jack", "-s", "-i",
                 *synth_options(48_000), "-o", f"audio.jack.id={name}",
                 "-o", f"midi.jack.id={name}", "-o", "audio.jack.autoconnect=0",
                 str(find_soundfont())]
         self.process = _popen(args, env=server.env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout_seconds
-        wanted = {self.midi_port, *self.audio_ports}
-        while time.monotonic() < deadline:
-            ports = subprocess.run(["jack_lsp"], env=server.env, capture_output=True,
-                                   text=True, timeout=10).stdout.split("\n")
-            if wanted <= set(ports):
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
+        if wait_for_jack_ports(server, {self.midi_port, *self.audio_ports}, timeout_seconds,
+                               self.process):
+            return
         self.close()
-        raise RuntimeError(f"fluidsynth did not register its JACK ports {sorted(wanted)}")
+        raise RuntimeError(f"fluidsynth did not register its JACK ports {self.midi_port}, "
+                           f"{self.audio_ports}")
 
     @property
     def midi_port(self) -> str:
