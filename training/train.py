@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
     sources = [(f.path, f.weight) for f in cfg.data.train]
     now = NowDistribution(cfg.data.live_mask_share, cfg.data.full_mask_share,
                           cfg.data.on_beat_share, cfg.data.after_beat_steps)
-    sampler = PhraseSampler(sources, condition_track, cfg.data.condition_dropout, now)
+    # transposition multiplies small corpora (Freedoom: 266 phrases) without teaching new harmony
+    sampler = PhraseSampler(sources, condition_track, cfg.data.condition_dropout, now,
+                            transpose_semitones=cfg.data.transpose_semitones)
     validation = (PhraseSampler([(cfg.data.validation, 1.0)], condition_track, 0.0)
                   if cfg.data.validation else None)
 

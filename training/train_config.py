@@ -49,6 +49,8 @@ class DataConfig:
     on_beat_share: float = 0.7
     #: "just after a beat": at most this many steps after the boundary
     after_beat_steps: int = 3
+    #: transpose each example's pitched tracks by up to this many semitones, up or down (0 = off)
+    transpose_semitones: int = 0
 
 
 @dataclass
@@ -232,6 +234,8 @@ def _validate(cfg: Config) -> None:
          "must be >= 0 and sum to at most 1 (the rest is a uniform 'now')")
     need(0.0 <= d.on_beat_share <= 1.0, "data.on_beat_share", "must be in [0, 1]")
     need(0 <= d.after_beat_steps < 12, "data.after_beat_steps", "must be in 0..11 (a beat)")
+    need(0 <= d.transpose_semitones <= 11, "data.transpose_semitones",
+         "must be in 0..11 semitones (0 = no transposition)")
     for i, item in enumerate(cfg.data.train):
         need(bool(item.path), f"data.train[{i}].path", "must name an .npz file")
         need(item.weight > 0, f"data.train[{i}].weight", "must be > 0")

@@ -9,6 +9,8 @@ the phrases of one batch are densified. Each example of a batch gets
   boundary or a few steps after one, since plans are made there), plus the whole phrase heard
   (offline accompaniment) and a uniform share, so the same model learns full, partial and live
   knowledge (``docs/DESIGN.md``, "The masked-condition model");
+- optionally a transposition of every pitched track (not Drums) by the same random number of
+  semitones, limited so that no note leaves the 84-pitch range (``transpose_semitones``);
 - with probability ``condition_dropout``, a dropped condition: mask all 0 (generation from
   scratch) and ``dropped = True``, which tells the training loop to show the critic an empty
   condition track too (nobody played; see train.py).
@@ -29,6 +31,7 @@ import numpy as np
 from musegan_live.errors import DataFileError
 from musegan_live.representation import (
     DRUM_NOTE_STEPS,
+    DRUMS,
     LOWEST_PITCH,
     N_BARS,
     N_PITCHES,
@@ -108,6 +111,25 @@ def known_mask_from_now(now_steps: np.ndarray) -> np.ndarray:
     return mask.reshape(-1, N_BARS, STEPS_PER_BAR).astype(np.float32)
 
 
+def transpose_phrase(phrase: np.ndarray, max_semitones: int, rng: np.random.Generator) -> int:
+    """Shift the pitched tracks of ``phrase`` (bool[4, 48, 84, 5], in place) by a random interval.
+
+    The interval is uniform over the semitones in ``-max_semitones..max_semitones`` that keep every
+    pitched note inside the 84-pitch range (a phrase spanning the whole range stays put); Drums
+    are pitch-coded instruments and never move. Returns the shift in semitones.
+    """
+    pitched = [t for t in range(N_TRACKS) if t != DRUMS]
+    used = np.flatnonzero(phrase[..., pitched].any(axis=(0, 1, 3)))
+    if max_semitones == 0 or used.size == 0:
+        return 0
+    low = max(-max_semitones, -int(used[0]))
+    high = min(max_semitones, N_PITCHES - 1 - int(used[-1]))
+    shift = int(rng.integers(low, high + 1))
+    if shift:
+        phrase[..., pitched] = np.roll(phrase[..., pitched], shift, axis=2)
+    return shift
+
+
 def compact(data: SparseDataset) -> SparseDataset:
     """The same dataset with 8 bytes per note cell instead of 40.
 
@@ -140,6 +162,7 @@ class PhraseSampler:
         condition_track: int,
         condition_dropout: float,
         now: NowDistribution | None = None,
+        transpose_semitones: int = 0,
     ) -> None:
         if not sources:
             raise DataFileError(
@@ -148,6 +171,7 @@ class PhraseSampler:
         self.condition_track = condition_track
         self.condition_dropout = float(condition_dropout)
         self.now = now or NowDistribution()
+        self.transpose_semitones = int(transpose_semitones)
         others = [t for t in range(N_TRACKS) if t != condition_track]
         self.sources: list[_Source] = []
         for path, weight in sources:
@@ -199,6 +223,8 @@ class PhraseSampler:
         for i in range(batch_size):
             source, index = self._pick(rng, bool(dropped[i]))
             self.sources[source].phrase_into(index, phrases[i])
+            if self.transpose_semitones:
+                transpose_phrase(phrases[i], self.transpose_semitones, rng)
         return Batch(phrases=phrases, known_mask=known_mask_from_now(now), dropped=dropped)
 
 

@@ -1,4 +1,4 @@
-"""The model, losses, data sampler and config of ``training`` at tiny sizes."""
+"""The model, losses and config of ``training`` at tiny sizes."""
 
 from __future__ import annotations
 
@@ -8,20 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from musegan_live.errors import ConfigError, DataFileError
+from musegan_live.errors import ConfigError
 from musegan_live.representation import (
     N_TRACKS,
     PHRASE_SHAPE,
-    STEPS_PER_PHRASE,
     TRACK_NAMES,
-    save_sparse_npz,
 )
-from training.data.dataset import (
-    NowDistribution,
-    PhraseSampler,
-    known_mask_from_now,
-    synthetic_phrases,
-)
+from training.data.dataset import known_mask_from_now
 from training.model.losses import critic_loss, gradient_penalty, reconstruction_loss
 from training.model.networks import Discriminator, TrackConditionalGenerator
 from training.train import lr_factor
@@ -145,40 +138,10 @@ def test_gradient_penalty_is_zero_for_a_unit_slope_critic() -> None:
     assert float(loss.total) == pytest.approx(-float(expected), rel=1e-4)
 
 
-def test_known_mask_marks_steps_before_now() -> None:
-    mask = known_mask_from_now(np.array([0, 1, 49, STEPS_PER_PHRASE]))
-    assert mask.shape == (4, 4, 48) and mask.dtype == np.float32
-    assert mask[0].sum() == 0 and mask[3].sum() == STEPS_PER_PHRASE
-    assert mask[1, 0, 0] == 1 and mask[1, 0, 1] == 0
-    assert mask[2, 1, 0] == 1 and mask[2, 1, 1] == 0 and mask[2, 0].all()
 
 
-def test_sampler_drops_conditions_and_skips_empty_ones(tmp_path: Path) -> None:
-    phrases = synthetic_phrases(20, seed=5)
-    phrases[:10, ..., 1] = False  # half the phrases have no piano
-    path = tmp_path / "data.npz"
-    save_sparse_npz(path, phrases)
-    sampler = PhraseSampler([(path, 1.0)], condition_track=1, condition_dropout=0.5)
-    batch = sampler.sample(400, np.random.default_rng(0))
-    assert batch.phrases.shape == (400, *PHRASE_SHAPE)
-    kept = ~batch.dropped
-    assert 0.4 < batch.dropped.mean() < 0.6
-    assert (batch.known_mask[batch.dropped] == 0).all()
-    # conditioned examples always have a piano; dropped ones may come from piano-less phrases
-    assert batch.phrases[kept, ..., 1].any(axis=(1, 2, 3)).all()
-    assert (~batch.phrases[batch.dropped, ..., 1].any(axis=(1, 2, 3))).any()
-    heard = batch.known_mask[kept].reshape(kept.sum(), -1).sum(axis=1)
-    assert heard.min() < 40 and heard.max() > 150  # "now" spread over the phrase
 
 
-def test_sampler_without_condition_data_says_what_to_do(tmp_path: Path) -> None:
-    phrases = synthetic_phrases(4, seed=6)
-    phrases[..., 1] = False
-    path = tmp_path / "nopiano.npz"
-    save_sparse_npz(path, phrases)
-    with pytest.raises(DataFileError, match="condition_dropout=1"):
-        PhraseSampler([(path, 1.0)], condition_track=1, condition_dropout=0.1)
-    PhraseSampler([(path, 1.0)], condition_track=1, condition_dropout=1.0)  # scratch-only is fine
 
 
 def test_unknown_config_key_is_named() -> None:
@@ -213,21 +176,8 @@ def test_lr_schedule_runs_over_generator_steps(schedule: str) -> None:
         assert 0.2 < lr_factor(55, cfg) < 1.0
 
 
-def test_live_nows_fall_in_the_last_bar_mostly_on_beats() -> None:
-    now = NowDistribution(live_share=0.6, full_share=0.2, on_beat_share=1.0, after_beat_steps=2)
-    drawn = now.draw(np.random.default_rng(0), 20_000)
-    assert drawn.min() >= 0 and drawn.max() <= STEPS_PER_PHRASE
-    live = (drawn >= 144) & (drawn < STEPS_PER_PHRASE)
-    full = drawn == STEPS_PER_PHRASE
-    # the uniform share (0.2) puts a few of its draws in bar 4 and at 192 too
-    assert 0.6 < live.mean() < 0.66 and 0.2 < full.mean() < 0.21
-    # on a beat or at most 2 steps after it (bar 4 draws of the uniform share are anywhere)
-    assert (drawn[live] % 12 <= 2).mean() > 0.9
 
 
-def test_uniform_now_is_the_default() -> None:
-    drawn = NowDistribution().draw(np.random.default_rng(1), 20_000)
-    assert 0.2 < (drawn < 48).mean() < 0.3 and (drawn == STEPS_PER_PHRASE).mean() < 0.01
 
 
 def test_reconstruction_loss_ignores_dropped_examples() -> None:
