@@ -117,7 +117,7 @@ def run_config(model: Path, threshold: float | None, period: int, realtime: bool
             startup_seconds = time.monotonic() - started
             rss_start = daemon.rss_kib()
             (daemon_in,) = [p for p in player.client.get_all_connections(player.port_name)
-                            if p.name.startswith("musegan-live-in:")]
+                            if p.name.startswith("musegan-live:")]
             clock.connect(daemon_in.name)
             play_piano(player, seconds + 1.0)
             clock.play()

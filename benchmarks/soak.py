@@ -170,7 +170,7 @@ def soak(server: JackServer, args: argparse.Namespace, threshold: float | None,
             print(daemon.log())
             return 1
         (daemon_in,) = [p for p in player.client.get_all_connections(player.port_name)
-                        if p.name.startswith("musegan-live-in:")]
+                        if p.name.startswith("musegan-live:")]
         clock.connect(daemon_in.name)
         next_frame = player.now_frame() + 4800
         beat_frames = round(recorder.rate * 60.0 / args.bpm)

@@ -161,7 +161,7 @@ def _run(args: argparse.Namespace, config: LiveConfig) -> int:
     if command == "play":
         return _play(args, config)
     if command == "ports":
-        from musegan_live.ports.rtmidi_ports import describe_ports
+        from musegan_live.ports.backends import describe_ports
 
         print(describe_ports(config.backend))
         return 0

@@ -2,8 +2,9 @@
 
 Threads (``docs/ARCHITECTURE.md``, "Time in the live path"):
 
-- the MIDI library's callback (rtmidi's, in JACK's or ALSA's thread) only timestamps and
-  enqueues into one ``queue.SimpleQueue``;
+- the MIDI backend's callback (on JACK the process callback of the daemon's one JACK client,
+  ``ports.jack_ports``; on ALSA rtmidi's) only stamps and enqueues into one
+  ``queue.SimpleQueue`` (and on JACK writes the output due in its cycle);
 - the **timing thread** is the queue's only consumer: clock bytes go through the
   ``MidiClockFollower`` and become ``ClockEvent``s for ``Session.handle_clock``; notes go to
   ``Session.handle_player``; it also checks for clock loss and owns the session;
@@ -52,14 +53,9 @@ from musegan_live.errors import MuseganLiveError, PortError
 from musegan_live.live.count_in import count_in_clicks
 from musegan_live.live.sender import OutputSender, describe_sender
 from musegan_live.live.stats import StatusSnapshot
+from musegan_live.ports.backends import DaemonPorts, open_daemon_ports, resolve_backend
 from musegan_live.ports.base import InputPort, OutputPort, ReceivedMidi
-from musegan_live.ports.rtmidi_ports import (
-    jack_server_name,
-    open_input,
-    open_output,
-    resolve_backend,
-    watch_jack_server,
-)
+from musegan_live.ports.jack_server import jack_server_name
 from musegan_live.representation import bar_beat, bpm_for_seconds_per_tick
 
 logger = logging.getLogger(__name__)
@@ -91,9 +87,9 @@ def run_daemon(config: LiveConfig, *, file_part: FilePart | None = None) -> int:
     except BaseException:
         daemon.close()
         raise
-    # rtmidi calls back from JACK's realtime thread and must take Python's GIL first; a thread
-    # holding it is asked to let go every switch interval (5 ms by default), and a JACK client
-    # that waits that long misses its cycle and loses the MIDI in it (clock ticks too).
+    # The JACK process callback (Python, in JACK's realtime thread) must take the GIL first; a
+    # thread holding it is asked to let go every switch interval (5 ms by default), and a JACK
+    # client that waits that long misses its cycle and loses the MIDI in it (clock ticks too).
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     try:
@@ -125,13 +121,13 @@ class Daemon:
         self.output_ports: list[OutputPort] = list(output_ports or [])
         self._injected_ports = input_port is not None
         self.status_line = status_line
-        self._now = now
+        self._time = now  # on JACK, open() makes it the JACK frame clock
         self.session: Any = None
         self.sender: OutputSender | None = None
         self.recording: Recording | None = None
-        self._watch: Any = None
+        self._ports: DaemonPorts | None = None
         self.clock = ClockSource(config.clock, self.queue, midi_sink=self._send_clock_midi,
-                                 now=now)
+                                 now=self._now)
         self._record_input = True
         self._shutdown: _Shutdown | None = None
         self._timing_done = threading.Event()
@@ -158,19 +154,14 @@ class Daemon:
             logger.info("model ready in %.0f ms (loaded and warmed up)",
                         (time.perf_counter() - started) * 1000.0)
         if backend is not None:
-            self.output_ports = []
-            for index, name in enumerate(config.output_ports()):
-                suffix = "" if index == 0 else str(index + 1)
-                self.output_ports.append(
-                    open_output(name, backend=backend, client_name=f"{CLIENT_NAME}-out{suffix}",
-                                own_port_name="out")
-                )
-            self.input_port = open_input(
-                config.input.port or CLIENT_NAME, backend=backend,
-                client_name=f"{CLIENT_NAME}-in", message_queue=self.queue,
-            )
-            if backend == "jack":
-                self._watch = watch_jack_server(self._on_server_shutdown, CLIENT_NAME)
+            self._ports = open_daemon_ports(backend, config.input.port or CLIENT_NAME,
+                                            config.output_ports(), self.queue,
+                                            self._on_server_shutdown)
+            self.input_port, self.output_ports = self._ports.input, self._ports.outputs
+            if self._ports.jack_client is not None:
+                # the timeline of the DAW and the clock master: input stamps, plans and output
+                # frames all count JACK frames (jack_ports)
+                self._time = self._ports.jack_client.now_seconds
         elif self.input_port is not None:
             self.input_port.queue = self.queue
         self.session = Session(config, self._accompanist, planner=ThreadedPlanner(),
@@ -184,6 +175,10 @@ class Daemon:
             on_sent=self._record_output if self.recording is not None else None,
             now=self._now,
         )
+
+    def _now(self) -> float:
+        """The daemon's clock, seconds: ``time.monotonic()``, or JACK's frame clock on JACK."""
+        return self._time()
 
     def _on_server_shutdown(self, reason: str) -> None:  # a JACK thread
         self.queue.put(_Shutdown(
@@ -265,19 +260,16 @@ class Daemon:
         if self.session is not None:
             self.session.close()
             self.session = None
-        server_gone = self._watch is not None and self._watch.fired
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
-        ports: list[Any] = [] if server_gone else [self.input_port, *self.output_ports]
-        # (after the JACK server went away the ports are left to the process exit: closing a
-        # client of a dead or restarted server can crash libjack)
-        for port in ports:
-            if port is not None:
-                try:
+        if self._ports is not None:
+            # (after the JACK server went away its client is left to the process exit:
+            # closing a client of a dead or restarted server can crash libjack)
+            logger.info("MIDI ports (%s): %s", self._ports.backend, self._ports.stats())
+            self._ports.close()
+            self._ports = None
+        elif self._injected_ports:
+            for port in (self.input_port, *self.output_ports):
+                if port is not None:
                     port.close()
-                except Exception:  # a port of a vanished server: nothing more to do
-                    logger.debug("closing %r failed", port, exc_info=True)
         if self.recording is not None:
             self.recording.close()
         if self.status_line is not None:

@@ -2,12 +2,13 @@
 
 ``OutputSender.schedule(outgoing)`` takes :class:`~musegan_live.live.outgoing.Outgoing` messages
 (a ``port_index`` and a ``due_seconds`` on the monotonic clock). One thread sleeps on a condition
-variable until the earliest deadline (a heap keyed by due time, then arrival order, so messages
-due together keep their order) and sends. A message already due when scheduled, with nothing
-earlier pending, is sent at once by the caller's thread, saving a thread wake-up on the common
-path (step events due "now"). Neither that caller nor the thread ever sleeps inside a port while
-holding the lock: a port that paces bursts (``send_delay_seconds``) is waited for by the sender's
-thread on its condition variable, which releases the lock.
+variable until the earliest hand-over time (a heap keyed by that time, then arrival order, so
+messages due together keep their order) and hands the message to its port's ``send_at``. The
+hand-over time is the due time less the port's ``lead_seconds``: a JACK port places the message
+at its own frame and needs it before that frame's cycle; a port without timing (0 lead) sends it
+at once. A message whose hand-over time has come when it is scheduled, with nothing earlier
+pending, is handed over by the caller's thread, saving a thread wake-up on the common path (step
+events due "now"). Nobody sleeps inside a port.
 
 Lateness: a note-on more than its own ``late_limit_seconds`` behind its deadline is dropped and
 counted (a late note would sound out of time and, with others, as a burst; the session sets the
@@ -17,9 +18,10 @@ lost); note-offs, controllers and everything else are always sent, late or not, 
 left hanging.
 
 The sender knows which notes it has really sent and not yet ended: :meth:`discard_pending`
-(before a panic) drops what is still queued and ends each of those notes with its own note-off
-at once, so a note-off that was still waiting (a track sent early or late by its latency
-offset) is not lost with the queue. CC123 alone is not enough: some synths ignore it.
+(before a panic) drops what is still queued, here and in the ports (what a port had queued and
+not written counts as never sent), and ends each note that did sound with its own note-off at
+once, so a note-off that was still waiting (a track sent early or late by its latency offset)
+is not lost with the queue. CC123 alone is not enough: some synths ignore it.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 
 SentCallback = Callable[[int, mido.Message, float], None]
-#: A heap entry: due seconds, arrival order (so messages due together keep their order), message.
+#: A heap entry: hand-over seconds, arrival order (messages due together keep their order), message.
 _Pending = tuple[float, int, Outgoing]
 
 
@@ -103,10 +105,10 @@ class OutputSender:
                         f"message for output port {item.port_index}, but only "
                         f"{len(self._ports)} output port(s) are open"
                     )
-                key = (item.due_seconds, next(self._seq), item)
-                nothing_earlier = not self._heap or self._heap[0][0] > item.due_seconds
-                port_ready = self._ports[item.port_index].send_delay_seconds() <= 0.0
-                if nothing_earlier and port_ready and item.due_seconds <= self._now():
+                handover = item.due_seconds - self._ports[item.port_index].lead_seconds
+                key = (handover, next(self._seq), item)
+                nothing_earlier = not self._heap or self._heap[0][0] > handover
+                if nothing_earlier and handover <= self._now():
                     self._deliver(key)
                     continue
                 heapq.heappush(self._heap, key)
@@ -118,20 +120,25 @@ class OutputSender:
         """Send at once, ahead of anything pending (thru, panic)."""
         with self._cond:
             self._deliver((self._now(), next(self._seq), Outgoing(port_index, message)),
-                          drop_late=False)
+                          drop_late=False, now=True)
 
     def discard_pending(self) -> int:
-        """Forget everything not yet sent and take nothing more (before the exit panic), then
-        end every note this sender has sent and not ended with its own note-off, now. Returns
-        how many were pending."""
+        """Forget everything not yet sent, here and queued in the ports, and take nothing more
+        (before the exit panic); then end every note that sounded and has not ended with its own
+        note-off, now. Returns how many were pending."""
         with self._cond:
             self._accepting = False
             count = len(self._heap)
             self._heap.clear()
+            for port_index, port in enumerate(self._ports):
+                unsent = port.discard_queued()
+                count += len(unsent)
+                for data in reversed(unsent):  # undo them, latest first: they never left
+                    self._forget_sent(port_index, mido.Message.from_bytes(data))
             for port_index, channel, pitch in sorted(self._sounding):
                 off = mido.Message("note_off", channel=channel, note=pitch, velocity=0)
                 self._deliver((self._now(), next(self._seq), Outgoing(port_index, off)),
-                              drop_late=False)
+                              drop_late=False, now=True)
             return count
 
     def pending(self) -> int:
@@ -151,11 +158,13 @@ class OutputSender:
             self._thread = None
 
     # --- internals --------------------------------------------------------------------------
-    def _deliver(self, key: _Pending, *, drop_late: bool = True) -> None:
-        due, _, item = key
-        port_index, message = item.port_index, item.message
-        now = self._now()
-        lateness = now - due if due > 0 else 0.0  # due 0: "as soon as possible"
+    def _deliver(self, key: _Pending, *, drop_late: bool = True, now: bool = False) -> None:
+        """Hand one message to its port: ``send_at`` its due time, or ``send`` (``now``)."""
+        item = key[2]
+        port_index, message, due = item.port_index, item.message, item.due_seconds
+        port = self._ports[port_index]
+        now_seconds = self._now()
+        lateness = now_seconds - due if due > 0 else 0.0  # due 0: "as soon as possible"
         if lateness > self.worst_lateness_seconds:
             self.worst_lateness_seconds = lateness
         if drop_late and lateness > item.late_limit_seconds and _is_note_on(message):
@@ -163,7 +172,10 @@ class OutputSender:
             logger.debug("dropped %s: %.1f ms late", message, lateness * 1000.0)
             return
         try:
-            self._ports[port_index].send(message)
+            if now or due <= 0:
+                port.send(message)
+            else:
+                port.send_at(message, due)
         except Exception as err:  # a failing port must not end the sender (nor the notes-off)
             self.send_errors += 1
             if self.send_errors <= 3:
@@ -175,7 +187,16 @@ class OutputSender:
         elif _is_note_off(message):
             self._sounding.discard((port_index, message.channel, message.note))
         if self._on_sent is not None:
-            self._on_sent(port_index, message, now)
+            # a timed port places it at its due time; others send it now (at or after due)
+            self._on_sent(port_index, message, now_seconds if now else max(due, now_seconds))
+
+    def _forget_sent(self, port_index: int, message: mido.Message) -> None:
+        """Undo what handing ``message`` over did to the notes sounding (it never left)."""
+        key = (port_index, getattr(message, "channel", -1), getattr(message, "note", -1))
+        if _is_note_on(message):
+            self._sounding.discard(key)
+        elif _is_note_off(message):
+            self._sounding.add(key)
 
     def _run(self) -> None:
         with self._cond:
@@ -188,10 +209,6 @@ class OutputSender:
                     self._cond.wait(delay)
                     continue
                 while self._heap and self._heap[0][0] <= self._now():
-                    pacing = self._ports[self._heap[0][2].port_index].send_delay_seconds()
-                    if pacing > 0:  # the port paces a burst: wait without holding the lock
-                        self._cond.wait(pacing)
-                        break
                     self._deliver(heapq.heappop(self._heap))
 
 

@@ -2,9 +2,10 @@
 
 ``OutputPort.send`` validates the message and calls the backend's ``_send(data)`` under the
 port's lock; an ``InputPort``'s backend callback only timestamps the bytes with
-``time.monotonic()`` and puts a ``ReceivedMidi`` on a ``queue.SimpleQueue`` (``docs/DESIGN.md``,
-"Timing": callbacks do no work). The real backends (rtmidi on JACK or ALSA) live in
-``musegan_live.ports.rtmidi_ports``; in-memory ones for tests in
+``time.monotonic()`` (or the time of its JACK frame) and puts a ``ReceivedMidi`` on a
+``queue.SimpleQueue`` (``docs/DESIGN.md``, "Timing": callbacks do no work). The real backends:
+``musegan_live.ports.jack_ports`` (JACK, frame-timed) and ``musegan_live.ports.rtmidi_ports``
+(ALSA); ``musegan_live.ports.backends`` picks one. In-memory ones for tests in
 ``tests/musegan_live/port_fakes.py``.
 """
 
@@ -102,25 +103,44 @@ class _Port:
 
 
 class OutputPort(_Port):
-    """A MIDI destination. ``send`` validates and locks; subclasses implement ``_send``."""
+    """A MIDI destination. ``send`` / ``send_at`` validate and lock; subclasses implement
+    ``_send`` (and, when they can place a message in time, ``_send_at`` and ``_discard``)."""
+
+    #: a caller should hand messages to ``send_at`` this long before they are due (0: at due)
+    lead_seconds: float = 0.0
 
     def send(self, message: mido.Message) -> None:
         """Send one message now (thread-safe). PortError when it is invalid or the port closed."""
         data = message_bytes(message)
         with self._lock:
-            if self._closed:
-                raise PortError(f"cannot send to MIDI output {self.name!r}: the port is closed")
+            self._check_open()
             self._send(data)
+
+    def send_at(self, message: mido.Message, due_seconds: float) -> None:
+        """Send one message so that it leaves at ``due_seconds`` (``time.monotonic()``); a
+        backend without its own timing sends it now. Call it ``lead_seconds`` ahead."""
+        data = message_bytes(message)
+        with self._lock:
+            self._check_open()
+            self._send_at(data, due_seconds)
+
+    def discard_queued(self) -> list[list[int]]:
+        """Drop what ``send_at`` queued and has not left yet; returns it, in order."""
+        with self._lock:
+            return [list(data) for data in self._discard()]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PortError(f"cannot send to MIDI output {self.name!r}: the port is closed")
 
     def _send(self, data: list[int]) -> None:
         raise NotImplementedError
 
-    def send_delay_seconds(self) -> float:
-        """How long a ``send`` now would have to wait (a backend pacing bursts); 0 = none.
+    def _send_at(self, data: list[int], due_seconds: float) -> None:
+        self._send(data)
 
-        A caller that must not block (the timing thread) asks first and leaves the message to
-        a thread that may wait."""
-        return 0.0
+    def _discard(self) -> list[Any]:
+        return []
 
 
 class InputPort(_Port):

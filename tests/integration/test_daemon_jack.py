@@ -58,7 +58,7 @@ def start_daemon(server, args, tmp_path, player, clock: ClockMaster | None) -> D
         pytest.fail(f"daemon did not start:\n{daemon.log()}")
     if clock is not None:  # the clock comes in on the same input as the player
         (daemon_in,) = [port for port in player.client.get_all_connections(player.port_name)
-                        if port.name.startswith("musegan-live-in:")]
+                        if port.name.startswith("musegan-live:")]
         clock.connect(daemon_in.name)
     return daemon
 
@@ -370,7 +370,7 @@ def test_jack_server_killed_under_the_daemon(jack_tools, live_model_dir, tmp_pat
         daemon = DaemonProcess(server, args, tmp_path)
         try:
             assert daemon.wait_for_log("musegan-live ready", 30.0), daemon.log()
-            jack_connect(server, clock.port, "musegan-live-in:kill-test in")
+            jack_connect(server, clock.port, "musegan-live:kill-test in")
             clock.play()
             assert daemon.wait_for_log("clock start", 5.0), daemon.log()
             time.sleep(0.5)

@@ -1,21 +1,19 @@
-"""The rtmidi ports against a real JACK server: listing, matching, virtual ports, clock bytes."""
+"""The JACK-native ports against a real JACK server: matching, virtual ports, frame stamps,
+frame-timed output, full buffers, a vanished server."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import time
 
 import mido
 import pytest
 
-from harness.jack_rig import (
-    JackMidiPlayer,
-    JackMidiRecorder,
-    environment,
-    wait_until,
-)
+from harness.jack_rig import JackMidiPlayer, JackMidiRecorder, environment, wait_until
 from musegan_live.errors import PortError
-from musegan_live.ports import rtmidi_ports as ports
+from musegan_live.ports import backends
+from musegan_live.ports.jack_ports import JackMidiClient
 
 pytestmark = pytest.mark.jack
 
@@ -26,112 +24,148 @@ def jack_env(jack_server):
         yield jack_server
 
 
+@pytest.fixture
+def client(jack_env):
+    c = JackMidiClient("musegan-live-test")
+    yield c
+    c.close()
+
+
+def receive_all(port, count: int, timeout_seconds: float = 2.0) -> list:
+    got = []
+    deadline = time.monotonic() + timeout_seconds
+    while len(got) < count and time.monotonic() < deadline:
+        item = port.receive(timeout_seconds=0.05)
+        if item is not None:
+            got.append(item)
+    return got
+
+
 def test_auto_backend_is_jack_when_a_server_runs(jack_env):
-    assert ports.resolve_backend("auto") == "jack"
+    assert backends.resolve_backend("auto") == "jack"
 
 
 def test_describe_lists_inputs_and_outputs(jack_env, player, recorder):
-    text = ports.describe_ports("jack")
+    text = backends.describe_ports("jack")
     assert f"JACK server {jack_env.name!r}" in text
     inputs, outputs = text.split("Outputs")
     assert "pytest-player:out" in inputs and "pytest-player:out" not in outputs
     assert "pytest-recorder:in" in outputs and "pytest-recorder:in" not in inputs
 
 
-def test_output_reaches_the_matched_port_byte_exact(jack_env, recorder):
-    out = ports.open_output("PYTEST-RECORDER:IN", backend="jack", client_name="musegan-live-t1")
+def test_output_reaches_the_matched_port_byte_exact(client, recorder):
+    out = client.open_output("PYTEST-RECORDER:IN")
+    assert out.name == "pytest-recorder:in"
+    sent = [
+        mido.Message("program_change", channel=9, program=0),
+        mido.Message("note_on", channel=9, note=36, velocity=100),
+        mido.Message("control_change", channel=9, control=123, value=0),
+    ]
+    for message in sent:
+        out.send(message)
+    assert wait_until(lambda: len(recorder.events("in")) == 3, 2.0)
+    assert [e.data for e in recorder.events("in")] == [bytes(m.bytes()) for m in sent]
+
+
+def test_input_stamps_are_the_frames_of_the_events(client, player, recorder):
+    """Each event's stamp is its JACK frame (the frame another client saw it at), however late
+    Python got to it (yesterday's rtmidi input stamped arrival on the wall clock)."""
+    port = client.open_input("pytest-player", queue.SimpleQueue())
+    player.client.connect(player.port_name, recorder.port_name("in"))
+    time.sleep(0.05)
+    now = player.now_frame()
+    sent = [[0xFA], [0xF8], [0x90, 60, 99], [0xF2, 0x10, 0x00]]
+    for frame, data in zip([480, 5280, 5280, 5777], sent, strict=True):
+        player.send_at(now + frame, data)
+    got = receive_all(port, 4)
+    assert [list(item.data) for item in got] == sent
+    assert all(item.port_name == "pytest-player:out" for item in got)
+    assert wait_until(lambda: len(recorder.events("in")) == 4, 2.0)
+    heard = [e.frame for e in recorder.events("in")]
+    stamps = [round(item.time_seconds * client.rate) & 0xFFFFFFFF for item in got]
+    assert stamps == heard
+    # the daemon's clock on JACK is this frame clock: the events are in its recent past
+    assert 0 <= client.now_seconds() - got[-1].time_seconds < 1.0
+
+
+def test_send_at_places_messages_at_their_frames(client, recorder):
+    out = client.open_output("pytest-recorder:in")
+    time.sleep(0.05)
+    due = client.now_seconds() + 0.05
+    offsets = [0.0, 0.0107, 0.0213]
+    for k, offset in enumerate(offsets):
+        out.send_at(mido.Message("note_on", note=60 + k, velocity=90), due + offset)
+    assert wait_until(lambda: len(recorder.events("in")) == 3, 2.0)
+    frames = [e.frame for e in recorder.events("in")]
+    rate = client.rate
+    for frame, offset in zip(frames, offsets, strict=True):
+        assert frame - frames[0] == pytest.approx(offset * rate, abs=1.0)
+    expected = client.frame_for_seconds(due) & 0xFFFFFFFF
+    assert abs(frames[0] - expected) <= 2  # the frame of its due time
+    assert out.late_messages == 0
+
+
+def test_a_burst_larger_than_a_cycle_arrives_whole_and_in_order(client, recorder):
+    """More events than one period's MIDI buffer holds: the rest waits for the next cycles."""
+    out = client.open_output("pytest-recorder:in")
+    due = client.now_seconds() + 0.03
+    notes = [mido.Message("note_on", note=k % 128, velocity=1 + k % 127) for k in range(6000)]
+    for message in notes:
+        out.send_at(message, due)
+    assert wait_until(lambda: len(recorder.events("in")) == len(notes), 5.0), \
+        len(recorder.events("in"))
+    assert [e.data for e in recorder.events("in")] == [bytes(m.bytes()) for m in notes]
+
+
+def test_discard_returns_what_has_not_left(client, recorder):
+    out = client.open_output("pytest-recorder:in")
+    later = client.now_seconds() + 2.0
+    out.send_at(mido.Message("note_on", note=61, velocity=9), later)
+    out.send_at(mido.Message("note_off", note=61, velocity=0), later + 0.1)
+    assert out.discard_queued() == [[0x90, 61, 9], [0x80, 61, 0]]
+    time.sleep(0.05)
+    assert recorder.events("in") == []
+
+
+def test_unmatched_name_becomes_a_port_of_that_name_and_says_so(client, jack_env, caplog):
+    with caplog.at_level(logging.INFO, logger="musegan_live.ports.jack_ports"):
+        out = client.open_output("My Synth")
+    assert out.name == "musegan-live-test:My Synth"
+    assert "no port matches 'My Synth'" in caplog.text
+    lister = JackMidiRecorder(jack_env, name="pytest-lister", inputs=())
     try:
-        assert out.name == "pytest-recorder:in"
-        sent = [
-            mido.Message("program_change", channel=9, program=0),
-            mido.Message("note_on", channel=9, note=36, velocity=100),
-            mido.Message("control_change", channel=9, control=123, value=0),
-        ]
-        for message in sent:
-            out.send(message)
-        assert wait_until(lambda: len(recorder.events("in")) == 3, 2.0)
-        assert [e.data for e in recorder.events("in")] == [bytes(m.bytes()) for m in sent]
+        names = [p.name for p in lister.client.get_ports(is_midi=True, is_output=True)]
     finally:
-        out.close()
+        lister.close()
+    assert "musegan-live-test:My Synth" in names
 
 
-def test_input_receives_notes_and_clock_with_timestamps(jack_env, player):
-    port = ports.open_input("pytest-player", backend="jack", client_name="musegan-live-t2")
-    try:
-        time.sleep(0.05)
-        before = time.monotonic()
-        now = player.now_frame()
-        player.send_at(now + 480, [0xFA])
-        player.send_at(now + 5280, [0xF8])  # dropped by rtmidi unless timing is enabled
-        player.send_at(now + 5280, [0x90, 60, 99])
-        player.send_at(now + 5760, [0xF2, 0x10, 0x00])
-        got = []
-        deadline = time.monotonic() + 2.0
-        while len(got) < 4 and time.monotonic() < deadline:
-            item = port.receive(timeout_seconds=0.1)
-            if item is not None:
-                got.append(item)
-        assert [list(item.data) for item in got] == [
-            [0xFA],
-            [0xF8],
-            [0x90, 60, 99],
-            [0xF2, 0x10, 0x00],
-        ]
-        assert all(item.port_name == "pytest-player:out" for item in got)
-        times = [item.time_seconds for item in got]
-        assert before <= times[0] <= times[1] <= times[2] <= times[3] <= time.monotonic()
-        # stamped on arrival: 4800 frames at 48 kHz = 100 ms between Start and the tick
-        # (give or take a period each, and whatever a loaded machine adds)
-        assert times[1] - times[0] == pytest.approx(0.100, abs=0.03)
-    finally:
-        port.close()
-
-
-def test_unmatched_name_becomes_a_virtual_port_and_says_so(jack_env, caplog):
-    with caplog.at_level(logging.INFO, logger="musegan_live.ports.rtmidi_ports"):
-        out = ports.open_output("My Synth", backend="jack", client_name="musegan-live-t3")
-    try:
-        assert out.name == "My Synth"
-        assert "created a virtual port named 'My Synth'" in caplog.text
-        lister = JackMidiRecorder(jack_env, name="pytest-lister", inputs=())
-        try:
-            names = [p.name for p in lister.client.get_ports(is_midi=True, is_output=True)]
-        finally:
-            lister.close()
-        assert "musegan-live-t3:My Synth" in names
-    finally:
-        out.close()
-
-
-def test_ambiguous_name_lists_the_candidates(jack_env):
+def test_ambiguous_name_lists_the_candidates(client, jack_env):
     a = JackMidiPlayer(jack_env, name="pytest-synth-a")
     b = JackMidiPlayer(jack_env, name="pytest-synth-b")
     try:
         with pytest.raises(PortError) as info:
-            ports.open_input("pytest-synth", backend="jack", client_name="musegan-live-t4")
+            client.open_input("pytest-synth")
         assert "pytest-synth-a:out" in str(info.value) and "pytest-synth-b:out" in str(info.value)
     finally:
         a.close()
         b.close()
 
 
-def test_own_ports_are_never_matched(jack_env):
-    first = ports.open_output("loop back", backend="jack", client_name="musegan-live-t5")
-    try:
-        # "loop back" exists now, but as our own port: an input must not connect to it.
-        second = ports.open_input("loop back", backend="jack", client_name="musegan-live-t6")
-        assert second.name == "loop back"  # a new virtual port, not a connection to ourselves
-        second.close()
-    finally:
-        first.close()
+def test_own_ports_are_never_matched(client):
+    client.open_output("loop back")
+    # "loop back" exists now, but as our own port: an input must not connect to it.
+    second = client.open_input("loop back in")
+    assert second.name == "musegan-live-test:loop back in"  # its own port, not a loop
+    with pytest.raises(PortError, match="used twice"):
+        client.open_output("loop back")
 
 
-def test_server_watch_reports_a_vanished_server(private_jack_server):
+def test_a_vanished_server_is_reported(private_jack_server):
     fired = []
     with environment(private_jack_server.env):
-        watch = ports.watch_jack_server(fired.append, "musegan-live-t7")
-    assert watch is not None
+        client = JackMidiClient("musegan-live-watch", on_shutdown=fired.append)
     private_jack_server.stop()  # (a SIGKILL is covered by test_daemon_jack, in a subprocess)
     assert wait_until(lambda: bool(fired), 3.0)
-    assert watch.fired
-    watch.close()
+    assert client.server_gone
+    client.close()  # leaves the dead server's client alone, without crashing

@@ -242,11 +242,11 @@ def test_every_config_key_has_a_command_line_option():
 
 
 def test_ports_lists_through_the_ports_module(monkeypatch, capsys):
-    import musegan_live.ports.rtmidi_ports
+    import musegan_live.ports.backends
 
     seen = []
     monkeypatch.setattr(
-        musegan_live.ports.rtmidi_ports,
+        musegan_live.ports.backends,
         "describe_ports",
         lambda backend: seen.append(backend) or "in: Keys\nout: Synth",
     )

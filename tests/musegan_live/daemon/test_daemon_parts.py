@@ -126,40 +126,63 @@ def test_discard_pending_ends_notes_already_sent_with_their_own_note_off():
     assert sender.discard_pending() == 0 and len(port.messages) == 2  # nothing twice
 
 
-class PacedPort(FakeOutputPort):
-    """A port pacing a burst for ``pause_seconds`` (as the rtmidi JACK port does); records
-    which thread sent each message."""
+class TimedPort(FakeOutputPort):
+    """A port that places messages in time itself (as the JACK port does): ``send_at`` queues
+    ``(due, message)``; ``play_until(t)`` is the backend writing what is due by ``t``."""
 
-    def __init__(self, pause_seconds: float) -> None:
+    lead_seconds = 0.005
+
+    def __init__(self) -> None:
         super().__init__()
-        self.ready_at = time.monotonic() + pause_seconds
-        self.threads: list[str] = []
+        self.queued: list[tuple[float, list[int]]] = []
 
-    def send_delay_seconds(self) -> float:
-        return max(0.0, self.ready_at - time.monotonic())
+    def _send_at(self, data: list[int], due_seconds: float) -> None:
+        self.queued.append((due_seconds, data))
 
-    def _send(self, data: list[int]) -> None:
-        self.threads.append(threading.current_thread().name)
-        super()._send(data)
+    def play_until(self, t: float) -> None:
+        while self.queued and self.queued[0][0] <= t:
+            self.sent.append((self.queued[0][0], mido.Message.from_bytes(self.queued.pop(0)[1])))
+
+    def _discard(self) -> list[list[int]]:
+        dropped, self.queued = [data for _, data in self.queued], []
+        return dropped
 
 
-def test_a_pacing_port_is_waited_for_by_the_sender_thread_not_the_caller():
-    """The timing thread hands over due messages and goes on; it never waits in a port while
-    holding the sender's lock (yesterday the rtmidi port slept there)."""
-    port = PacedPort(pause_seconds=0.3)
-    sender = OutputSender([port])
+def test_a_timed_port_gets_each_message_its_lead_early_with_its_due_time():
+    clock = FakeTime(10.0)
+    port = TimedPort()
+    sender = OutputSender([port], now=clock)
+    sender.schedule([Out(0, note(60), 10.004), Out(0, note(62), 10.020)])
+    assert port.queued == [(10.004, note(60).bytes())]  # within the lead: handed over now
+    clock.t = 10.014  # the second is 6 ms away, beyond the 5 ms lead: not yet
     sender.start()
     try:
-        notes = [note(60 + k) for k in range(3)]
-        sender.schedule([Out(0, n, time.monotonic(), late_limit_seconds=math.inf) for n in notes])
-        assert port.messages == []  # nothing sent by (or blocking) the calling thread
-        deadline = time.monotonic() + 5.0
-        while len(port.messages) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert port.messages == notes
-        assert set(port.threads) == {"musegan-sender"}
+        time.sleep(0.05)
+        assert len(port.queued) == 1
+        clock.t = 10.0151
+        deadline = time.monotonic() + 2.0
+        while len(port.queued) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert port.queued[1] == (10.020, note(62).bytes())
     finally:
         sender.stop()
+
+
+def test_discard_ends_only_the_notes_a_timed_port_really_played():
+    """What the port had queued and not played never sounded: its note-ons need no note-off,
+    and a queued note-off that is dropped leaves its note to be ended (yesterday the sender
+    counted every message it had handed over as sent)."""
+    clock = FakeTime(10.0)
+    port = TimedPort()
+    sender = OutputSender([port], now=clock)
+    off_60 = mido.Message("note_off", channel=0, note=60, velocity=0)
+    sender.schedule([Out(0, note(60), 10.001), Out(0, off_60, 10.003), Out(0, note(64), 10.004)])
+    assert len(port.queued) == 3
+    port.play_until(10.002)  # the note-on of 60 played; its note-off and 64 still queued
+    assert sender.discard_pending() == 2
+    ends = [m for m in port.messages if m.type == "note_off"]
+    assert [(m.note, m.channel) for m in ends] == [(60, 0)]  # 60 ends; 64 never started
+    assert port.queued == []
 
 
 def test_after_the_final_discard_nothing_more_is_sent():

@@ -10,7 +10,7 @@ import mido
 import pytest
 
 from musegan_live.errors import PortError
-from musegan_live.ports import rtmidi_ports as ports
+from musegan_live.ports import backends, jack_server, rtmidi_ports
 from musegan_live.ports.base import InputPort, OutputPort, ReceivedMidi, match_port, message_bytes
 from tests.musegan_live.port_fakes import FakeInputPort, FakeOutputPort
 
@@ -138,26 +138,40 @@ def test_ambiguous_name_lists_the_candidates():
 # --- backends ---------------------------------------------------------------------------------
 def test_unknown_backend_names_the_choices():
     with pytest.raises(PortError, match="auto, jack, alsa"):
-        ports.resolve_backend("coremidi")
+        backends.resolve_backend("coremidi")
 
 
 def test_no_jack_server_says_how_to_start_one(monkeypatch):
     monkeypatch.setenv("JACK_DEFAULT_SERVER", "musegan-test-no-such-server")
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
     with pytest.raises(PortError) as info:
-        ports.resolve_backend("jack")
+        backends.resolve_backend("jack")
     assert "musegan-test-no-such-server" in str(info.value)
     assert "jackd -d dummy" in str(info.value)
 
 
 def test_no_backend_at_all_says_what_to_start(monkeypatch):
     monkeypatch.setenv("JACK_DEFAULT_SERVER", "musegan-test-no-such-server")
-    monkeypatch.setattr(ports.os.path, "exists", lambda path: False)
+    monkeypatch.setattr(jack_server.os.path, "exists", lambda path: False)
     with pytest.raises(PortError) as info:
-        ports.resolve_backend("auto")
+        backends.resolve_backend("auto")
     text = str(info.value)
     assert "jackd -d dummy" in text and "snd-seq" in text
     with pytest.raises(PortError, match="/dev/snd/seq"):
-        ports.open_output("DAW", backend="alsa")
+        rtmidi_ports.open_alsa_output("DAW")
     with pytest.raises(PortError, match="snd-seq"):
-        ports.describe_ports("alsa")
+        backends.describe_ports("alsa")
+
+
+def test_the_jack_path_never_loads_rtmidi():
+    """python-rtmidi bundles a libjack of its own: with JACK-Client's that made two in one
+    process (the shared segment mapped twice, and a crash in jack_deactivate in CI)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import musegan_live.daemon.run, musegan_live.ports.jack_ports, "
+            "musegan_live.ports.backends as b; "
+            "print('rtmidi' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
