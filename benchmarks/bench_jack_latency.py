@@ -15,7 +15,9 @@ every clock tick and every note the daemon sends with its frame. Reported per co
   n * 1000 frames at 120 BPM); jack_midi_clock without jitter puts its ticks exactly there,
   so the two columns agree unless the clock master itself was late (xruns);
 - odd: bursts that came after the following (odd) tick, i.e. more than a tick late;
-- start-up: process start to "ready" (model loaded and warmed up, ports open), and RSS;
+- start-up: process start to "ready" (model loaded and warmed up, ports open, the opening plan
+  made), RSS and private memory (RSS less what other processes share: JACK's segment, libraries);
+- missed: JACK cycles the daemon's own client missed (its log, from gaps in cycle frames);
 - xruns counted by jackd during the run;
 - drift: the position (in ticks) at which the daemon saw Stop minus the true one, from the
   clock's frames (0: the daemon's position never slipped).
@@ -125,12 +127,14 @@ def run_config(model: Path, threshold: float | None, period: int, realtime: bool
             clock.stop()
             time.sleep(0.3)
             rss_end = daemon.rss_kib()
+            private_end = daemon.private_kib()
             daemon.signal(signal.SIGTERM)
             daemon.wait(10)
         finally:
             daemon.close()
             clock.close()
         stops = re.findall(r"clock stop at \S+ \(tick (\d+)", daemon.log())
+        missed = re.findall(r"'missed_cycles': (\d+)", daemon.log())
         events = recorder.events()
         recorder.close()
         player.close()
@@ -171,6 +175,8 @@ def run_config(model: Path, threshold: float | None, period: int, realtime: bool
         "startup": startup_seconds,
         "rss_start": rss_start / 1024,
         "rss_end": rss_end / 1024,
+        "private_end": private_end / 1024,
+        "missed": int(missed[0]) if missed else None,
         "xruns": run_xruns,
         "drift": int(stops[0]) - counted if stops else None,
     }
@@ -199,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                                        args.seconds, Path(tmp)))
     header = (f"{'period':>6} {'mode':<14} {'bursts':>6} {'tick->note p50':>14} {'p99':>7} "
               f"{'onset dev p50':>13} {'|p99|':>7} {'odd':>4} {'start-up':>8} "
-              f"{'RSS start':>9} {'RSS end':>8} {'xruns':>5} {'drift':>5}")
+              f"{'RSS start':>9} {'RSS end':>8} {'private':>8} {'missed':>6} {'xruns':>5} "
+              f"{'drift':>5}")
     print()
     print(header)
     print("-" * len(header))
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['period']:>6} {r['mode']:<14} {r['bursts']:>6} {r['lat_p50']:>11.2f} ms "
               f"{r['lat_p99']:>7.2f} {r['dev_p50']:>10.2f} ms {r['dev_p99']:>7.2f} {r['odd']:>4} "
               f"{r['startup']:>6.2f} s {r['rss_start']:>6.0f} MB {r['rss_end']:>5.0f} MB "
-              f"{r['xruns']:>5} {r['drift']!s:>5}")
+              f"{r['private_end']:>5.0f} MB {r['missed']!s:>6} {r['xruns']:>5} {r['drift']!s:>5}")
     return 0
 
 

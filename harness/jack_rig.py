@@ -312,42 +312,77 @@ class RecordedEvent:
 
 
 class JackMidiRecorder:
-    """A JACK client with MIDI inputs that records every event with its absolute frame."""
+    """A JACK client with MIDI inputs that records every event with its absolute frame.
+
+    The client runs in a process of its own (``harness/recorder_process.py``): a Python process
+    callback in the test's process waits for that process's GIL and, under load, missed cycles
+    and the events in them. ``self.client`` is a helper client in this process with no process
+    callback (port listing, the frame clock).
+    """
 
     def __init__(self, server: JackServer, name: str = "pytest-recorder",
                  inputs: Sequence[str] = ("in",)) -> None:
         import jack
 
         self.server = server
-        self.client = jack.Client(name, no_start_server=True, servername=server.name)
-        self.ports = {short: self.client.midi_inports.register(short) for short in inputs}
+        self.inputs = list(inputs)
+        self.name = name
         self._events: list[RecordedEvent] = []
         self._lock = threading.Lock()
+        self._synced = threading.Condition(self._lock)
+        self._syncs = 0
         self.server_gone = False
-        self.client.set_shutdown_callback(self._on_shutdown)
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-        self.rate = self.client.samplerate
-        self.period_frames = self.client.blocksize
+        script = Path(__file__).with_name("recorder_process.py")
+        self.process = _popen([sys.executable, str(script), server.name, name, *self.inputs],
+                              env=server.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, bufsize=1)
+        ready = self.process.stdout.readline().split()
+        if not ready or ready[0] != "READY":
+            end_process(self.process)
+            raise RuntimeError(f"the recorder process did not start ({ready!r})")
+        self.rate, self.period_frames = int(ready[1]), int(ready[2])
+        self._reader = threading.Thread(target=self._read, name="recorder-reader", daemon=True)
+        self._reader.start()
+        self.client = jack.Client(f"{name}-helper", no_start_server=True,
+                                  servername=server.name)
 
-    def _on_shutdown(self, _status: object, _reason: str) -> None:
-        self.server_gone = True
-
-    def _process(self, _frames: int) -> None:
-        base = self.client.last_frame_time
-        got = [
-            RecordedEvent(base + offset, bytes(data), short)
-            for short, port in self.ports.items()
-            for offset, data in port.incoming_midi_events()
-        ]
-        if got:
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            kind, *rest = line.split()
             with self._lock:
-                self._events.extend(got)
+                if kind == "E":
+                    frame, index, data = rest
+                    self._events.append(RecordedEvent(int(frame), bytes.fromhex(data),
+                                                      self.inputs[int(index)]))
+                elif kind == "SYNC":
+                    self._syncs += 1
+                    self._synced.notify_all()
+                elif kind == "GONE":
+                    self.server_gone = True
+        with self._lock:  # the process ended: nobody waits for a sync any more
+            self._syncs = -1
+            self._synced.notify_all()
+
+    def _sync(self, timeout_seconds: float = 2.0) -> None:
+        """Wait until every event the process captured so far has arrived here."""
+        with self._lock:
+            if self._syncs < 0 or self.process.poll() is not None:
+                return
+            wanted = self._syncs + 1
+        try:
+            self.process.stdin.write("sync\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            return
+        with self._lock:
+            self._synced.wait_for(lambda: self._syncs < 0 or self._syncs >= wanted,
+                                  timeout_seconds)
 
     def port_name(self, short: str = "in") -> str:
-        return self.ports[short].name
+        return f"{self.name}:{short}"
 
     def events(self, port: str | None = None) -> list[RecordedEvent]:
+        self._sync()
         with self._lock:
             events = list(self._events)
         if port is not None:
@@ -355,11 +390,13 @@ class JackMidiRecorder:
         return sorted(events, key=lambda e: e.frame)
 
     def clear(self) -> None:
+        self._sync()
         with self._lock:
             self._events.clear()
 
     def drain(self, *, sort: bool = True) -> list[RecordedEvent]:
         """Everything recorded so far (by frame unless ``sort=False``), forgetting it."""
+        self._sync()
         with self._lock:
             events, self._events = self._events, []
         return sorted(events, key=lambda e: e.frame) if sort else events
@@ -371,10 +408,15 @@ class JackMidiRecorder:
         return frames / self.rate
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.stdin.write("quit\n")
+            self.process.stdin.flush()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(3.0)  # it leaves the server itself
+        end_process(self.process)
+        self._reader.join(timeout=2.0)
         if self.server_gone:  # libjack may crash closing a client of a dead server: leave it
             return
-        with contextlib.suppress(Exception):
-            self.client.deactivate()
         self.client.close()
 
 
@@ -484,6 +526,15 @@ class DaemonProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         return 0
+
+    def private_kib(self) -> int:
+        """Private memory of the daemon now: resident pages no other process maps (RSS less
+        shared memory such as JACK's segment and shared libraries), from smaps_rollup."""
+        total = 0
+        for line in Path(f"/proc/{self.process.pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+        return total
 
 
 # --- the piano part the tests and benchmarks play ---------------------------------------------

@@ -17,8 +17,9 @@ or overloaded driver's frames can run slower or faster than the wall clock (meas
   that holds frame ``t * rate``, at its offset (:meth:`JackOutputPort.send_at`). A message due
   already (or sent with ``send``) goes at offset 0 of the next cycle. The queue must be filled
   ahead of the cycle: :attr:`JackOutputPort.lead_seconds` says how early (the sender hands
-  messages over that much before their due time). When a cycle's MIDI buffer is full, the rest
-  stays queued for the next cycle, in order: nothing is lost.
+  messages over that much before their due time). At most ``MAX_EVENTS_PER_CYCLE`` go out per
+  port and cycle, and when a cycle's MIDI buffer is full the rest stays queued for the next
+  cycle, in order: nothing is lost.
 
 The process callback is Python (JACK-Client has no other way), so it does as little as
 possible: read events, pop due messages. Cycles it missed are counted
@@ -59,6 +60,10 @@ def _frames_after(later: int, earlier: int) -> int:
     return ((later - earlier + _HALF_RANGE) & _FRAME_MASK) - _HALF_RANGE
 #: the sender hands a message over this long before its due time, on top of two periods
 _LEAD_MARGIN_SECONDS = 0.002
+#: at most this many events per output port and cycle: a Python callback writing a few hundred
+#: events overruns a 64-frame period (and the reader at the other end may too), so a burst (a
+#: panic ending every note) is spread over a few cycles instead, in order
+MAX_EVENTS_PER_CYCLE = 16
 #: closing waits at most this long for queued messages (the final note-offs) to be written
 _CLOSE_DRAIN_SECONDS = 0.25
 
@@ -227,8 +232,10 @@ class JackMidiClient:
         self._outputs = tuple(p for p in self._outputs if p is not port)
 
     def stats(self) -> dict[str, int]:
-        """Counters for the log: cycles run, cycles this client missed, server xruns."""
-        return {"cycles": self.cycles, "missed_cycles": self.missed_cycles, "xruns": self.xruns}
+        """Counters for the log: cycles run, cycles this client missed, server xruns, messages
+        written after their frame had passed."""
+        return {"cycles": self.cycles, "missed_cycles": self.missed_cycles, "xruns": self.xruns,
+                "late_messages": sum(p.late_messages for p in self._outputs)}
 
     def close(self) -> None:
         """Close the ports (each lets its queue drain briefly), then leave the server
@@ -305,7 +312,8 @@ class JackOutputPort(OutputPort):
             return
         with self._queue_lock:
             pending = self._queue
-            while pending and pending[0][0] < end_frame:
+            budget = MAX_EVENTS_PER_CYCLE
+            while budget and pending and pending[0][0] < end_frame:
                 frame, _, data = pending[0]
                 offset = frame - base_frame
                 if offset < 0:
@@ -317,6 +325,7 @@ class JackOutputPort(OutputPort):
                 except self._owner._jack.JackError:
                     break  # the cycle's buffer is full: the rest goes next cycle, in order
                 heapq.heappop(pending)
+                budget -= 1
 
     def _close(self) -> None:
         # the last messages (note-offs of a panic) leave before the port goes

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from collections import Counter
 
 import mido
 import pytest
@@ -13,9 +14,11 @@ import pytest
 from harness.jack_rig import JackMidiPlayer, JackMidiRecorder, environment, wait_until
 from musegan_live.errors import PortError
 from musegan_live.ports import backends
-from musegan_live.ports.jack_ports import JackMidiClient
+from musegan_live.ports.jack_ports import MAX_EVENTS_PER_CYCLE, JackMidiClient
 
-pytestmark = pytest.mark.jack
+# Timing on a shared machine without realtime scheduling: a JACK client (ours, or the recorder)
+# misses a cycle now and then, and the events in it. A test is run again up to twice.
+pytestmark = [pytest.mark.jack, pytest.mark.flaky(reruns=2)]
 
 
 @pytest.fixture
@@ -106,15 +109,20 @@ def test_send_at_places_messages_at_their_frames(client, recorder):
 
 
 def test_a_burst_larger_than_a_cycle_arrives_whole_and_in_order(client, recorder):
-    """More events than one period's MIDI buffer holds: the rest waits for the next cycles."""
+    """Ten cycles' worth of events due at once (a panic of many notes): spread over the next
+    cycles, MAX_EVENTS_PER_CYCLE each, none lost, in order."""
     out = client.open_output("pytest-recorder:in")
     due = client.now_seconds() + 0.03
-    notes = [mido.Message("note_on", note=k % 128, velocity=1 + k % 127) for k in range(6000)]
+    notes = [mido.Message("note_on", note=k % 128, velocity=1 + k % 127)
+             for k in range(10 * MAX_EVENTS_PER_CYCLE)]
     for message in notes:
         out.send_at(message, due)
     assert wait_until(lambda: len(recorder.events("in")) == len(notes), 5.0), \
         len(recorder.events("in"))
-    assert [e.data for e in recorder.events("in")] == [bytes(m.bytes()) for m in notes]
+    events = recorder.events("in")
+    assert [e.data for e in events] == [bytes(m.bytes()) for m in notes]
+    per_cycle = Counter(e.frame // client.period_frames for e in events)
+    assert max(per_cycle.values()) <= MAX_EVENTS_PER_CYCLE
 
 
 def test_discard_returns_what_has_not_left(client, recorder):
