@@ -3,17 +3,17 @@
     python benchmarks/bench_clock_xruns.py [--seconds 60] [--bpm 200] [--stall-ms 20]
         [--stall-every-cycles 1500] [--period 64]
 
-A private ``jackd -d dummy`` runs ``jack_midi_clock``; two clients listen to it: an rtmidi input
-(what the daemon uses: it sees arrival times on the wall clock) and a JACK-Client recorder (it
-sees each tick's frame). A third client stalls its process callback for ``--stall-ms`` every
-``--stall-every-cycles`` cycles, which makes the server xrun. Printed per run:
+A private ``jackd -d dummy`` runs ``jack_midi_clock``; two clients listen to it: the daemon's
+own JACK input (``musegan_live.ports.jack_ports``: each tick stamped with its frame, on the frame
+clock) and the harness recorder (each tick's frame). A third client stalls its process callback
+for ``--stall-ms`` every ``--stall-every-cycles`` cycles, which makes the server xrun. Printed:
 
 - ticks sent, from the clock's frames (first to last tick received by the recorder, at the
   tempo's frames per tick), and ticks each listener received (the difference: lost there);
-- slip: the wall-clock span of the rtmidi arrivals minus the frame span of the same run, in ms
-  and in ticks (on the dummy driver, time stands still for the frames during an xrun);
-- the daemon's clock follower (``MidiClockFollower``) fed the rtmidi arrivals: the position it
-  reaches and the ticks it inferred as lost, against the ticks sent.
+- wall slip: the wall-clock span of the run minus its frame span, in ms and ticks (on the dummy
+  driver, frames stand still during an xrun: what wall-clock stamps, yesterday's, got wrong);
+- the daemon's clock follower (``MidiClockFollower``) fed the daemon port's stamps: the position
+  it reaches and the ticks it inferred as lost, against the ticks sent.
 
 The machine is shared; the load average is printed with the table.
 """
@@ -21,6 +21,7 @@ The machine is shared; the load average is printed with the table.
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ from musegan_live.clock.follower import (  # noqa: E402
     MidiClockFollower,
     seconds_per_tick_for_bpm,
 )
+from musegan_live.ports.jack_ports import JackMidiClient  # noqa: E402
 
 
 def run(seconds: float, bpm: float, stall_ms: float, stall_every: int, period: int) -> dict:
@@ -49,7 +51,6 @@ def run(seconds: float, bpm: float, stall_ms: float, stall_every: int, period: i
     try:
         with environment(server.env):
             import jack
-            import rtmidi
 
             recorder = JackMidiRecorder(server, inputs=("in",))
             staller = jack.Client("staller", no_start_server=True, servername=server.name)
@@ -62,23 +63,25 @@ def run(seconds: float, bpm: float, stall_ms: float, stall_every: int, period: i
                     time.sleep(stall_ms / 1000)
 
             staller.activate()
-            listener = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="rtmidi-listener")
-            listener.ignore_types(sysex=True, timing=False, active_sense=True)
-            listener.open_virtual_port("in")
-            arrivals: list[float] = []
-            listener.set_callback(
-                lambda event, _d=None: arrivals.append(time.monotonic())
-                if event[0][0] == CLOCK else None
-            )
+            listener = JackMidiClient("daemon-listener")
+            received: queue.SimpleQueue = queue.SimpleQueue()
+            listener.open_input(None, received)
             clock = ClockMaster(server, bpm=bpm)
-            clock.connect("rtmidi-listener:in")
+            clock.connect("daemon-listener:in")
             clock.connect(recorder.port_name("in"))
+            wall_start = time.monotonic()
             clock.play()
             time.sleep(seconds)
             clock.stop()
             time.sleep(0.3)
-            listener.cancel_callback()
-            listener.close_port()
+            wall_span = time.monotonic() - wall_start - 0.3
+            stats = listener.stats()
+            listener.close()
+            arrivals = []
+            while not received.empty():
+                item = received.get()
+                if item.data and item.data[0] == CLOCK:
+                    arrivals.append(item.time_seconds)
             frames = [e.frame for e in recorder.events() if e.data and e.data[0] == CLOCK]
             staller.deactivate()
             staller.close()
@@ -92,10 +95,11 @@ def run(seconds: float, bpm: float, stall_ms: float, stall_every: int, period: i
     follower.feed([START], arrivals[0] - 0.001)
     for arrival in arrivals:
         follower.feed([CLOCK], arrival)
-    slip = (arrivals[-1] - arrivals[0]) - frame_span
-    return {"sent": sent, "recorder": len(frames), "rtmidi": len(arrivals),
+    slip = wall_span - frame_span
+    return {"sent": sent, "recorder": len(frames), "daemon": len(arrivals),
             "slip_ms": slip * 1000, "slip_ticks": slip / spt,
-            "follower": follower.position_ticks, "inferred": follower.missed_ticks}
+            "follower": follower.position_ticks, "inferred": follower.missed_ticks,
+            "missed": stats["missed_cycles"], "xruns": stats["xruns"]}
 
 
 def main() -> None:
@@ -111,11 +115,12 @@ def main() -> None:
     r = run(args.seconds, args.bpm, args.stall_ms, args.stall_every_cycles, args.period)
     print(f"{args.seconds:g} s at {args.bpm:g} BPM, -p {args.period}, a client stalling "
           f"{args.stall_ms:g} ms every {args.stall_every_cycles} cycles")
-    print(f"{'ticks sent':>10} {'recorder':>9} {'rtmidi':>7} {'slip ms':>8} {'slip ticks':>10} "
-          f"{'follower':>9} {'inferred':>9} {'off by':>7}")
-    print(f"{r['sent']:10d} {r['recorder']:9d} {r['rtmidi']:7d} {r['slip_ms']:8.1f} "
+    print(f"{'ticks sent':>10} {'recorder':>9} {'daemon':>7} {'wall slip ms':>12} "
+          f"{'slip ticks':>10} {'follower':>9} {'inferred':>9} {'off by':>7} {'xruns':>6} "
+          f"{'missed':>6}")
+    print(f"{r['sent']:10d} {r['recorder']:9d} {r['daemon']:7d} {r['slip_ms']:12.1f} "
           f"{r['slip_ticks']:10.1f} {r['follower']:9d} {r['inferred']:9d} "
-          f"{r['follower'] - r['sent']:+7d}")
+          f"{r['follower'] - r['sent']:+7d} {r['xruns']:6d} {r['missed']:6d}")
 
 
 if __name__ == "__main__":
