@@ -164,8 +164,9 @@ class Daemon:
                 self._time = self._ports.jack_client.now_seconds
         elif self.input_port is not None:
             self.input_port.queue = self.queue
-        self.session = Session(config, self._accompanist, planner=ThreadedPlanner(),
-                               seed=config.seed, now=self._now, keep_take=False)
+        self.session = Session(config, self._accompanist,
+                               planner=ThreadedPlanner(now=self._now), seed=config.seed,
+                               now=self._now, keep_take=False)
         if config.record is not None:
             self.recording = Recording(config.record, now=self._now)
             # With thru the player's notes are recorded as sent, on the track's channel.

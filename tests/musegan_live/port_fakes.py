@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mido
 
-from musegan_live.ports.base import InputPort, OutputPort
+from musegan_live.ports.base import InputPort, OutputPort, ReceivedMidi
 
 
 class FakeOutputPort(OutputPort):
@@ -31,9 +31,15 @@ class FakeInputPort(InputPort):
     """An input fed by the test: ``inject`` goes through the same path as a backend callback."""
 
     def __init__(
-        self, name: str = "fake in", message_queue: queue.SimpleQueue[Any] | None = None
+        self, name: str = "fake in", message_queue: queue.SimpleQueue[Any] | None = None,
+        *, now: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(name, message_queue)
+        self._now = now
+
+    def _enqueue(self, data: Sequence[int]) -> None:
+        """Stamped on the injected clock (a JACK port stamps frame-clock seconds)."""
+        self.queue.put(ReceivedMidi(self._now(), data, self.name))
 
     def inject(self, message: mido.Message | Sequence[int]) -> None:
         data = message.bytes() if isinstance(message, mido.Message) else list(message)

@@ -311,8 +311,8 @@ def live(tiny_model_dir, tiny_model_threshold, tmp_path):
     """Make a ``DaemonRun`` with the tiny model; stops it if the test did not."""
     runs: list[DaemonRun] = []
 
-    def make(**overrides: str) -> DaemonRun:
-        run = DaemonRun(tiny_model_dir, tiny_model_threshold, tmp_path, **overrides)
+    def make(now=time.monotonic, **overrides: str) -> DaemonRun:
+        run = DaemonRun(tiny_model_dir, tiny_model_threshold, tmp_path, now=now, **overrides)
         runs.append(run)
         return run
 
@@ -325,7 +325,8 @@ def live(tiny_model_dir, tiny_model_threshold, tmp_path):
 class DaemonRun:
     """A Daemon on fake ports, run in a thread; ``inject`` plays into its input."""
 
-    def __init__(self, model_dir: Path, threshold: float, tmp_path: Path, **overrides: str):
+    def __init__(self, model_dir: Path, threshold: float, tmp_path: Path, *, now=time.monotonic,
+                 **overrides: str):
         from musegan_live.config.live import load_config
         from musegan_live.daemon.run import Daemon
 
@@ -334,10 +335,10 @@ class DaemonRun:
                   "record": str(tmp_path / "take.mid")}
         values.update(overrides)
         self.config = load_config(None, values)
-        self.input = FakeInputPort("keys")
+        self.input = FakeInputPort("keys", now=now)
         self.output = FakeOutputPort("synth")
         self.daemon = Daemon(self.config, input_port=self.input, output_ports=[self.output],
-                             status_line=StatusLine(io.StringIO(), is_tty=False))
+                             status_line=StatusLine(io.StringIO(), is_tty=False), now=now)
         self.daemon.open()
         self.result: list[int] = []
         self.thread = threading.Thread(target=lambda: self.result.append(self.daemon.run()))
@@ -495,6 +496,22 @@ def test_sync_start_waits_for_the_first_note_starts_on_it_and_waits_again_after_
     assert wait_for(lambda: len(sent_of(run, "start")) == 2)
     assert run.stop() == 0
     assert not still_sounding(run.output.messages)
+
+
+def test_every_part_of_the_daemon_keeps_the_daemon_s_clock(live):
+    """On JACK the daemon's seconds are JACK frames / rate, nowhere near time.monotonic(). Every
+    part must use the clock it is given (yesterday the planner's worker checked the deadlines
+    of frame-clock plans against time.monotonic(): every plan expired, "late plans" climbed)."""
+    offset_seconds = 50_000.0
+    run = live(now=lambda: time.monotonic() - offset_seconds,
+               **{"clock.source": "internal", "clock.bpm": "120", "clock.sync_start": "false"})
+    run.inject(mido.Message("note_on", note=60, velocity=90))
+    time.sleep(3.5)  # 7 beats at 120 BPM: a plan on each
+    assert run.stop() == 0
+    stats = run.daemon.snapshot
+    assert stats is not None and stats.plans_made >= 3
+    assert stats.late_plans == 0
+    assert output_channels(run.output.messages)
 
 
 def test_a_count_in_clicks_before_bar_one_and_the_clock_starts_after_it(live):
