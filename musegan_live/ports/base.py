@@ -117,8 +117,9 @@ class OutputPort(_Port):
             self._send(data)
 
     def send_at(self, message: mido.Message, due_seconds: float) -> None:
-        """Send one message so that it leaves at ``due_seconds`` (``time.monotonic()``); a
-        backend without its own timing sends it now. Call it ``lead_seconds`` ahead."""
+        """Send one message so that it leaves at ``due_seconds`` on the port's clock (the daemon's:
+        JACK's frame clock for a JACK port); a backend without its own timing sends it now.
+        Call it ``lead_seconds`` ahead."""
         data = message_bytes(message)
         with self._lock:
             self._check_open()
