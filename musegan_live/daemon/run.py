@@ -30,6 +30,7 @@ a message to restart it once JACK runs again.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import queue
 import signal
@@ -92,9 +93,14 @@ def run_daemon(config: LiveConfig, *, file_part: FilePart | None = None) -> int:
     # client that waits that long misses its cycle and loses the MIDI in it (clock ticks too).
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+    # Everything made while starting (the model, the tables, the modules) lives to the end: out
+    # of the collector's sight, a full collection walks only what the live path makes since.
+    gc.collect()
+    gc.freeze()
     try:
         return daemon.run()
     finally:
+        gc.unfreeze()
         sys.setswitchinterval(switch_interval)
 
 
