@@ -91,7 +91,7 @@ def run(seconds: float, bpm: float, stall_ms: float, stall_every: int, period: i
     spt = seconds_per_tick_for_bpm(bpm)
     frame_span = (frames[-1] - frames[0]) / rate
     sent = round(frame_span / spt) + 1
-    follower = MidiClockFollower(initial_bpm=bpm)
+    follower = MidiClockFollower(initial_bpm=bpm, frame_stamps=True)  # as the daemon on JACK
     follower.feed([START], arrivals[0] - 0.001)
     for arrival in arrivals:
         follower.feed([CLOCK], arrival)

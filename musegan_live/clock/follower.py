@@ -102,6 +102,9 @@ MAX_HELD_TICKS = 6
 #: A tick this soon (in estimated intervals) after the previous one came in a burst: an xrun or
 #: a busy machine delayed ticks and delivered them together.
 BURST_MAX_RATIO = 0.5
+#: With frame stamps, a tick less than this many intervals after the counted one is that tick
+#: again (JACK delivered a late cycle's events twice; measured: a few in a thousand under xruns).
+FRAME_REPEAT_MAX_RATIO = 0.5
 
 
 class TempoEstimator(TickTempo):
@@ -215,6 +218,12 @@ class MidiClockFollower:
       also lost, and those are counted then. (Limits: a clock jittered by more than 25 % of
       an interval, two ticks lost in a row from a jittered clock, or two xruns back to back
       that each delay a tick by about an interval, can be miscounted.)
+    - ``frame_stamps=True`` (JACK input: each tick stamped with its frame, not its arrival):
+      ticks cannot be delayed on the way, only lost or repeated, so none of the above guessing
+      applies. A tick ``k`` intervals (rounded) after the last counted one counts as ``k``
+      ticks (``k - 1`` were lost), however long the gap (up to the loss timeout); one less
+      than half an interval after it is a repeat and is dropped. (Limit: a tempo that halves
+      at once is read as every other tick lost.)
     - ``check_lost(now_seconds)`` reports "lost" when no tick arrived for
       ``lost_timeout_seconds`` while running; the follower then behaves as stopped. If ticks
       come back without a Stop/Start/Continue (the master kept running through a glitch), it
@@ -229,6 +238,7 @@ class MidiClockFollower:
         lost_timeout_seconds: float = 0.25,
         initial_bpm: float = 120.0,
         window_intervals: int = 24,
+        frame_stamps: bool = False,
     ) -> None:
         if lost_timeout_seconds <= 0:
             raise ClockError(
@@ -238,6 +248,10 @@ class MidiClockFollower:
         self.tempo = TempoEstimator(initial_bpm, window_intervals=window_intervals)
         #: ticks inferred from the timing because they never arrived (see ``_tick``)
         self.missed_ticks = 0
+        #: ticks dropped as repeats of the one before (``frame_stamps`` only)
+        self.repeated_ticks = 0
+        #: input stamped with JACK frames: count by the frame gaps alone (see the class doc)
+        self.frame_stamps = frame_stamps
         self._running = False
         self._lost = False  # stopped by a loss, not by Stop: ticks resume playing
         self._next_tick = 0
@@ -312,6 +326,8 @@ class MidiClockFollower:
             events.append(self._event("continue", self._next_tick, now_seconds))
             events.append(self._count(now_seconds))
             return events
+        if self.frame_stamps:
+            return self._tick_by_frames(now_seconds)
         spt = self.tempo.seconds_per_tick
         if self._held:
             ratio = (now_seconds - self._held[-1]) / spt
@@ -352,6 +368,20 @@ class MidiClockFollower:
                 return events
         events.append(self._count(now_seconds))
         return events
+
+    def _tick_by_frames(self, now_seconds: float) -> list[ClockEvent]:
+        """A running tick stamped with its frame: the gap since the last counted tick says how
+        many ticks it stands for (see the class doc)."""
+        last = self._last_tick_seconds
+        if last is None or last < self._running_since_seconds:
+            return [self._count(now_seconds)]
+        ratio = (now_seconds - last) / self.tempo.seconds_per_tick
+        if ratio < FRAME_REPEAT_MAX_RATIO:
+            self.repeated_ticks += 1
+            return []
+        # (no "pause" here: while running, a frame gap shorter than the loss timeout is lost
+        # ticks; a longer silence is a clock loss, reported by check_lost)
+        return self._fill_in(round(ratio) - 1, now_seconds) + [self._count(now_seconds)]
 
     def _resolve_held(self, now_seconds: float) -> list[ClockEvent]:
         """Count the held ticks, with the ticks lost before them filled in (see ``_tick``)."""

@@ -166,8 +166,9 @@ class Daemon:
             self.input_port, self.output_ports = self._ports.input, self._ports.outputs
             if self._ports.jack_client is not None:
                 # the timeline of the DAW and the clock master: input stamps, plans and output
-                # frames all count JACK frames (jack_ports)
+                # frames all count JACK frames (jack_ports); ticks are counted by frame gaps
                 self._time = self._ports.jack_client.now_seconds
+                self.clock.follower.frame_stamps = True
         elif self.input_port is not None:
             self.input_port.queue = self.queue
         self.session = Session(config, self._accompanist,

@@ -451,3 +451,43 @@ def test_internal_clock_thread_ticks_in_real_time_and_sends_midi_clock():
     assert midi[0] == mido.Message("start") and midi[-1] == mido.Message("stop")
     assert sum(m.type == "clock" for m in midi) == len(ticks)
     assert not runner.running
+
+
+def frame_stamped_ticks(n: int, bpm: float, rng: random.Random, jitter: float = 0.0):
+    """Stamps of ``n`` ticks as a JACK input gives them: each tick's frame / rate (48 kHz),
+    with runs of 1-6 ticks lost (about 3 % of ticks start one), ticks repeated at the same
+    frame (a late cycle delivered twice, 0.5 %) and ticks a 64-frame period late (1 %);
+    ``jitter`` moves each tick by up to that share of an interval (a jittery clock master)."""
+    rate, spt = 48000, seconds_per_tick_for_bpm(bpm)
+    stamps, i = [], 0
+    while i < n:
+        if rng.random() < 0.03:
+            i += rng.randint(1, 6)
+            continue
+        frame = round((1.0 + i * spt + rng.uniform(-jitter, jitter) * spt) * rate)
+        if rng.random() < 0.01:
+            frame += 64
+        stamps.append(frame / rate)
+        if rng.random() < 0.005:
+            stamps.append(frame / rate)
+        i += 1
+    return stamps, 1.0 + n * spt  # and when the next tick would come
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.1])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_frame_stamped_ticks_count_exactly_through_losses_and_repeats(seed, jitter):
+    """JACK input: a tick is stamped with its frame, so losses and repeats are certain. Over
+    4 minutes at 200 BPM the position is exact (the arrival-time rules, which cannot tell a
+    lost tick from a delayed one, are not used on frame stamps)."""
+    rng = random.Random(seed)
+    n = 24 * 200 * 4
+    stamps, next_due = frame_stamped_ticks(n, 200.0, rng, jitter)
+    f = MidiClockFollower(initial_bpm=200.0, frame_stamps=True)
+    f.feed(START, 0.999)
+    for stamp in stamps:
+        f.feed(TICK, stamp)
+    f.feed(TICK, next_due)  # one more, on time, so that the last losses show
+    assert len(stamps) < n  # ticks were lost ...
+    assert f.repeated_ticks > 0  # ... and repeated
+    assert f.position_ticks == n + 1
