@@ -36,12 +36,8 @@ from harness.jack_rig import (  # noqa: E402
     JackServer,
     environment,
 )
-from musegan_live.clock.follower import (  # noqa: E402
-    CLOCK,
-    START,
-    MidiClockFollower,
-    seconds_per_tick_for_bpm,
-)
+from musegan_live.clock.follower import CLOCK, START, MidiClockFollower  # noqa: E402
+from musegan_live.clock.tempo import seconds_per_tick_for_bpm  # noqa: E402
 from musegan_live.ports.jack_ports import JackMidiClient  # noqa: E402
 
 

@@ -53,7 +53,7 @@ def bpm_for_seconds_per_tick(seconds_per_tick: float) -> float:
 
 def seconds_per_tick_at(bpm: float) -> float:
     """Seconds between two MIDI clock ticks at ``bpm`` quarter notes per minute (no range check;
-    ``musegan_live.clock.follower.seconds_per_tick_for_bpm`` checks the range)."""
+    ``musegan_live.clock.tempo.seconds_per_tick_for_bpm`` checks the range)."""
     return 60.0 / (bpm * TICKS_PER_BEAT)
 
 

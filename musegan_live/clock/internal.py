@@ -15,12 +15,8 @@ from collections.abc import Callable
 
 import mido
 
-from musegan_live.clock.follower import (
-    ClockEvent,
-    ClockEventKind,
-    TickTempo,
-    seconds_per_tick_for_bpm,
-)
+from musegan_live.clock.follower import ClockEvent, ClockEventKind
+from musegan_live.clock.tempo import TickTempo, seconds_per_tick_for_bpm
 from musegan_live.representation import TICKS_PER_SPP_UNIT
 
 

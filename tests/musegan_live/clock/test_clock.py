@@ -9,13 +9,9 @@ import time
 import mido
 import pytest
 
-from musegan_live.clock.follower import (
-    ClockEvent,
-    MidiClockFollower,
-    TempoEstimator,
-    seconds_per_tick_for_bpm,
-)
+from musegan_live.clock.follower import ClockEvent, MidiClockFollower
 from musegan_live.clock.internal import InternalClock, InternalClockThread, clock_event_to_midi
+from musegan_live.clock.tempo import TempoEstimator, seconds_per_tick_for_bpm
 from musegan_live.errors import ClockError
 
 TICK = [0xF8]
