@@ -1,8 +1,9 @@
-"""MIDI clock: position in ticks (24 per beat), tempo estimate, external follower, internal clock.
+"""MIDI clock: the ClockEvent contract and the external clock follower (position in ticks).
 
-Seed file: the ClockEvent contract below is shared by the clock (producer) and the session
-(consumer). Units: positions in MIDI clock ticks, times in seconds on one monotonic clock.
-This module follows an external clock (``MidiClockFollower``); ``internal_clock`` makes one.
+The ClockEvent contract below is shared by the clock (producer) and the session (consumer).
+Units: positions in MIDI clock ticks, times in seconds on the daemon's clock. This module
+follows an external clock (``MidiClockFollower``; its tempo estimate is ``tempo.py``'s);
+``internal.py`` makes one.
 Time is always injected (``now_seconds``), so everything here is testable without sleeping.
 """
 
