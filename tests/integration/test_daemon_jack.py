@@ -70,8 +70,9 @@ class Tick:
 
 
 def ticks_with_positions(clock_events: list[RecordedEvent], rate: int) -> list[Tick]:
-    """The clock as the recorder heard it, each tick with its song position."""
-    follower = MidiClockFollower(lost_timeout_seconds=1e9)
+    """The clock as the recorder heard it, each tick with its song position (counted by frame
+    gaps, as the daemon counts on JACK: ticks the recorder missed are counted all the same)."""
+    follower = MidiClockFollower(lost_timeout_seconds=1e9, frame_stamps=True)
     ticks = []
     for event in clock_events:
         for clock_event in follower.feed(event.data, event.frame / rate):
