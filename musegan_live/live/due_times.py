@@ -4,7 +4,7 @@ A step boundary is an even MIDI clock tick; the messages of step ``s`` are due a
 time plus the track's latency offset. A track with a negative offset ("early") is decided and
 sent one step ahead, due at the predicted time of its step plus the offset (at most one step
 earlier). Due times of one track never go backwards, and nothing produced after a panic is due
-before it (the panic would cut it). Seconds are on the monotonic clock.
+before it (the panic would cut it). Seconds are on the daemon's clock.
 """
 
 from __future__ import annotations

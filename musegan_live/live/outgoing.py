@@ -20,7 +20,7 @@ MIN_LATE_LIMIT_SECONDS = 0.005
 
 class Outgoing(NamedTuple):
     """One message to send on output port ``port_index`` at or after ``due_seconds``
-    (absolute, monotonic clock; 0 = at once). ``late_limit_seconds``: if it is a note-on, how
+    (absolute, on the daemon's clock; 0 = at once). ``late_limit_seconds``: if it is a note-on, how
     far behind ``due_seconds`` it may still be sent; later, it is dropped. ``math.inf`` (the
     default, and the player's own notes through thru): never dropped."""
 

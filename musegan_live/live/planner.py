@@ -3,7 +3,7 @@
 :class:`ThreadedPlanner` (one worker thread, a single pending slot where the latest request
 wins) serves the daemon; :class:`InlinePlanner` (synchronous, deterministic) serves offline jobs
 and tests. Every submitted request comes back exactly once, as the target bar's notes or with an
-``error``. Deadlines are seconds on the monotonic clock.
+``error``. Deadlines are seconds on the daemon's clock (``now``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class PlanRequest:
     """One inference to run: the window ending with ``target_bar``, to apply from
     ``applies_from_step``. ``condition`` ``float32[1, 4, 48, 84]``, ``known_mask``
     ``float32[1, 4, 48]``, ``z`` ``float32[1, latent_dim]``; ``deadline_seconds`` is when the
-    result stops being useful (monotonic clock; ``inf`` = none)."""
+    result stops being useful (the daemon's clock; ``inf`` = none)."""
 
     request_id: int
     accompanist: Any
@@ -105,7 +105,7 @@ class ThreadedPlanner(Planner):
 
     A request replaced before it started comes back with ``error="superseded"``; one whose
     deadline has passed when the worker reaches it with ``error="expired"``; an exception in
-    the model is logged and handed back as the error. ``now`` is the monotonic clock the
+    the model is logged and handed back as the error. ``now`` is the clock the
     deadlines are on.
     """
 

@@ -1,7 +1,7 @@
 """Sending scheduled MIDI at absolute deadlines: never early, never as a late burst.
 
 ``OutputSender.schedule(outgoing)`` takes :class:`~musegan_live.live.outgoing.Outgoing` messages
-(a ``port_index`` and a ``due_seconds`` on the monotonic clock). One thread sleeps on a condition
+(a ``port_index`` and a ``due_seconds`` on the daemon's clock). One thread sleeps on a condition
 variable until the earliest hand-over time (a heap keyed by that time, then arrival order, so
 messages due together keep their order) and hands the message to its port's ``send_at``. The
 hand-over time is the due time less the port's ``lead_seconds``: a JACK port places the message
