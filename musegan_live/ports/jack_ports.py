@@ -173,8 +173,9 @@ class JackMidiClient:
             return register(short_name)
         except self._jack.JackError as err:
             raise PortError(
-                f"cannot create the JACK MIDI {kind} {self.name}:{short_name} ({err}); is the "
-                "name used twice? Give each port its own name"
+                f"cannot create the JACK MIDI {kind} {self.name}:{short_name} ({err}); a port "
+                "name must be unique and hold no ':'. Give each port its own name, or the name "
+                "of an existing port to connect to (`musegan-live ports` lists them)"
             ) from err
 
     def _connect_or_virtual(

@@ -165,7 +165,7 @@ def test_own_ports_are_never_matched(client):
     # "loop back" exists now, but as our own port: an input must not connect to it.
     second = client.open_input("loop back in")
     assert second.name == "musegan-live-test:loop back in"  # its own port, not a loop
-    with pytest.raises(PortError, match="used twice"):
+    with pytest.raises(PortError, match="must be unique"):
         client.open_output("loop back")
 
 
