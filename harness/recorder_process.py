@@ -42,9 +42,9 @@ def main(argv: list[str]) -> int:
         gone.set()
 
     def flush() -> None:
-        with lock:
-            events, captured[:] = list(captured), []
-        with out_lock:
+        with out_lock:  # taking and writing under one lock: two flushes never swap chunks
+            with lock:
+                events, captured[:] = list(captured), []
             for frame, index, data in events:
                 sys.stdout.write(f"E {frame} {index} {data.hex()}\n")
             sys.stdout.flush()

@@ -306,6 +306,10 @@ class JackOutputPort(OutputPort):
             dropped, self._queue = sorted(self._queue), []
         return [data for _, _, data in dropped]
 
+    def queued(self) -> int:
+        """Messages handed over and not yet written."""
+        return len(self._queue)
+
     def _write_cycle(self, base_frame: int, end_frame: int) -> None:  # the process callback
         port = self._jack_port
         port.clear_buffer()
@@ -331,7 +335,7 @@ class JackOutputPort(OutputPort):
     def _close(self) -> None:
         # the last messages (note-offs of a panic) leave before the port goes
         deadline = time.monotonic() + _CLOSE_DRAIN_SECONDS
-        while self._queue and not self._owner.server_gone and time.monotonic() < deadline:
+        while self.queued() and not self._owner.server_gone and time.monotonic() < deadline:
             time.sleep(self._owner.period_seconds)
         self._owner._forget(self)
 
