@@ -316,14 +316,11 @@ class JackMidiRecorder:
 
     The client runs in a process of its own (``harness/recorder_process.py``): a Python process
     callback in the test's process waits for that process's GIL and, under load, missed cycles
-    and the events in them. ``self.client`` is a helper client in this process with no process
-    callback (port listing, the frame clock).
+    and the events in them. The test process holds no JACK client for it.
     """
 
     def __init__(self, server: JackServer, name: str = "pytest-recorder",
                  inputs: Sequence[str] = ("in",)) -> None:
-        import jack
-
         self.server = server
         self.inputs = list(inputs)
         self.name = name
@@ -331,6 +328,7 @@ class JackMidiRecorder:
         self._lock = threading.Lock()
         self._synced = threading.Condition(self._lock)
         self._syncs = 0
+        self._now_frames: list[int] = []
         self.server_gone = False
         script = Path(__file__).with_name("recorder_process.py")
         self.process = _popen([sys.executable, str(script), server.name, name, *self.inputs],
@@ -343,8 +341,6 @@ class JackMidiRecorder:
         self.rate, self.period_frames = int(ready[1]), int(ready[2])
         self._reader = threading.Thread(target=self._read, name="recorder-reader", daemon=True)
         self._reader.start()
-        self.client = jack.Client(f"{name}-helper", no_start_server=True,
-                                  servername=server.name)
 
     def _read(self) -> None:
         for line in self.process.stdout:
@@ -357,11 +353,22 @@ class JackMidiRecorder:
                 elif kind == "SYNC":
                     self._syncs += 1
                     self._synced.notify_all()
+                elif kind == "NOW":
+                    self._now_frames.append(int(rest[0]))
+                    self._synced.notify_all()
                 elif kind == "GONE":
                     self.server_gone = True
         with self._lock:  # the process ended: nobody waits for a sync any more
             self._syncs = -1
             self._synced.notify_all()
+
+    def _ask(self, command: str) -> bool:
+        try:
+            self.process.stdin.write(f"{command}\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            return False
+        return True
 
     def _sync(self, timeout_seconds: float = 2.0) -> None:
         """Wait until every event the process captured so far has arrived here."""
@@ -369,14 +376,10 @@ class JackMidiRecorder:
             if self._syncs < 0 or self.process.poll() is not None:
                 return
             wanted = self._syncs + 1
-        try:
-            self.process.stdin.write("sync\n")
-            self.process.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            return
-        with self._lock:
-            self._synced.wait_for(lambda: self._syncs < 0 or self._syncs >= wanted,
-                                  timeout_seconds)
+        if self._ask("sync"):
+            with self._lock:
+                self._synced.wait_for(lambda: self._syncs < 0 or self._syncs >= wanted,
+                                      timeout_seconds)
 
     def port_name(self, short: str = "in") -> str:
         return f"{self.name}:{short}"
@@ -401,8 +404,17 @@ class JackMidiRecorder:
             events, self._events = self._events, []
         return sorted(events, key=lambda e: e.frame) if sort else events
 
-    def now_frame(self) -> int:
-        return self.client.frame_time
+    def now_frame(self, timeout_seconds: float = 2.0) -> int:
+        """JACK's current frame, as the recorder's client reads it."""
+        with self._lock:
+            self._now_frames.clear()
+        if not self._ask("now"):
+            raise RuntimeError("the recorder process has ended")
+        with self._lock:
+            if not self._synced.wait_for(lambda: self._now_frames or self._syncs < 0,
+                                         timeout_seconds) or not self._now_frames:
+                raise RuntimeError("the recorder process did not say the frame")
+            return self._now_frames[-1]
 
     def seconds(self, frames: int) -> float:
         return frames / self.rate
@@ -415,9 +427,6 @@ class JackMidiRecorder:
             self.process.wait(3.0)  # it leaves the server itself
         end_process(self.process)
         self._reader.join(timeout=2.0)
-        if self.server_gone:  # libjack may crash closing a client of a dead server: leave it
-            return
-        self.client.close()
 
 
 class JackMidiPlayer:

@@ -7,7 +7,8 @@ A JACK client with one MIDI input per name whose process callback only appends
 callback never waits for the GIL of a busy test process (in pytest's process it missed cycles
 under load: clock ticks and Starts vanished from recordings). Protocol on stdout, one line
 each: ``READY rate period_frames`` once active; ``E frame index hexbytes`` per event; ``SYNC``
-after every ``sync`` line read on stdin (all events captured before it have been written).
+after every ``sync`` line read on stdin (all events captured before it have been written);
+``NOW frame`` (JACK's current frame) after every ``now`` line.
 ``quit`` (or end of stdin) ends it; so does the server going away (``GONE``).
 """
 
@@ -66,7 +67,11 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=writer, daemon=True).start()
     for line in sys.stdin:
         command = line.strip()
-        if command == "sync":
+        if command == "now":
+            with out_lock:
+                sys.stdout.write(f"NOW {client.frame_time}\n")
+                sys.stdout.flush()
+        elif command == "sync":
             flush()
             with out_lock:
                 sys.stdout.write("SYNC\n")

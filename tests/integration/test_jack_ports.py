@@ -10,7 +10,7 @@ import time
 import mido
 import pytest
 
-from harness.jack_rig import JackMidiPlayer, JackMidiRecorder, environment, wait_until
+from harness.jack_rig import JackMidiPlayer, environment, wait_until
 from musegan_live.errors import PortError
 from musegan_live.ports import backends
 from musegan_live.ports.jack_ports import MAX_EVENTS_PER_CYCLE, JackMidiClient
@@ -148,11 +148,11 @@ def test_unmatched_name_becomes_a_port_of_that_name_and_says_so(client, jack_env
         out = client.open_output("My Synth")
     assert out.name == "musegan-live-test:My Synth"
     assert "no port matches 'My Synth'" in caplog.text
-    lister = JackMidiRecorder(jack_env, name="pytest-lister", inputs=())
+    player = JackMidiPlayer(jack_env, name="pytest-lister")
     try:
-        names = [p.name for p in lister.client.get_ports(is_midi=True, is_output=True)]
+        names = [p.name for p in player.client.get_ports(is_midi=True, is_output=True)]
     finally:
-        lister.close()
+        player.close()
     assert "musegan-live-test:My Synth" in names
 
 
