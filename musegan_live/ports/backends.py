@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from musegan_live.config.options import BACKENDS, CLIENT_NAME
@@ -53,20 +53,13 @@ class DaemonPorts:
     backend: str
     input: InputPort
     outputs: list[OutputPort]
-    jack_client: Any = None  # the JackMidiClient on JACK (its counters, server_gone)
-    _closed: bool = field(default=False, repr=False)
-
-    @property
-    def server_gone(self) -> bool:
-        return bool(self.jack_client is not None and self.jack_client.server_gone)
+    jack_client: Any = None  # the JackMidiClient on JACK (its counters)
 
     def stats(self) -> dict[str, int]:
         return self.jack_client.stats() if self.jack_client is not None else {}
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        """Idempotent: the client and the ports each close once."""
         if self.jack_client is not None:
             self.jack_client.close()  # its ports too; left alone if the server went away
             return
