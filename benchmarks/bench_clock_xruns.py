@@ -30,12 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_jack_latency import jack_machine_description  # noqa: E402
-from harness.jack_rig import (  # noqa: E402
-    ClockMaster,
-    JackMidiRecorder,
-    JackServer,
-    environment,
-)
+from harness.jack_clients import JackMidiRecorder  # noqa: E402
+from harness.jack_rig import ClockMaster, JackServer, environment  # noqa: E402
 from musegan_live.clock.follower import CLOCK, START, MidiClockFollower  # noqa: E402
 from musegan_live.clock.tempo import seconds_per_tick_for_bpm  # noqa: E402
 from musegan_live.ports.jack_ports import JackMidiClient  # noqa: E402

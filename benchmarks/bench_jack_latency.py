@@ -42,14 +42,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.machine import machine_description  # noqa: E402
-from harness.jack_rig import (  # noqa: E402
-    ClockMaster,
-    DaemonProcess,
-    JackMidiPlayer,
-    JackMidiRecorder,
-    JackServer,
-    play_piano,
-)
+from harness.jack_clients import JackMidiPlayer, JackMidiRecorder  # noqa: E402
+from harness.jack_rig import ClockMaster, DaemonProcess, JackServer  # noqa: E402
+from harness.piano_part import play_piano  # noqa: E402
 
 TICK_FRAMES_120 = 1000  # at 48 kHz
 
@@ -118,9 +113,8 @@ def run_config(model: Path, threshold: float | None, period: int, realtime: bool
                 raise RuntimeError(f"daemon did not start:\n{daemon.log()}")
             startup_seconds = time.monotonic() - started
             rss_start = daemon.rss_kib()
-            (daemon_in,) = [p for p in player.client.get_all_connections(player.port_name)
-                            if p.name.startswith("musegan-live:")]
-            clock.connect(daemon_in.name)
+            (daemon_in,) = [p for p in player.peers() if p.startswith("musegan-live:")]
+            clock.connect(daemon_in)
             play_piano(player, seconds + 1.0)
             clock.play()
             time.sleep(seconds)

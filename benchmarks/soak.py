@@ -39,15 +39,9 @@ from benchmarks.bench_jack_latency import (  # noqa: E402
     first_tick_frame,
     jack_machine_description,
 )
-from harness.jack_rig import (  # noqa: E402
-    ClockMaster,
-    DaemonProcess,
-    JackMidiPlayer,
-    JackMidiRecorder,
-    JackServer,
-    model_playing_every_track,
-    play_piano,
-)
+from harness.jack_clients import JackMidiPlayer, JackMidiRecorder  # noqa: E402
+from harness.jack_rig import ClockMaster, DaemonProcess, JackServer  # noqa: E402
+from harness.piano_part import model_playing_every_track, play_piano  # noqa: E402
 
 CHUNK_SECONDS = 10.0
 
@@ -169,9 +163,8 @@ def soak(server: JackServer, args: argparse.Namespace, threshold: float | None,
         if not daemon.wait_for_log("musegan-live ready", 60.0):
             print(daemon.log())
             return 1
-        (daemon_in,) = [p for p in player.client.get_all_connections(player.port_name)
-                        if p.name.startswith("musegan-live:")]
-        clock.connect(daemon_in.name)
+        (daemon_in,) = [p for p in player.peers() if p.startswith("musegan-live:")]
+        clock.connect(daemon_in)
         next_frame = player.now_frame() + 4800
         beat_frames = round(recorder.rate * 60.0 / args.bpm)
         clock.play()

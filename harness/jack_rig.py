@@ -1,22 +1,18 @@
-"""A real JACK world for tests and benchmarks: server, clock master, player, recorder, daemon.
+"""A real JACK world for tests and benchmarks: server, clock master, daemon (every one a
+process of its own; the recorder and player are in ``harness.jack_clients``).
 
-- ``JackServer``: ``jackd -n NAME -R -d dummy -r 48000 -p 64`` (``--no-realtime`` where ``-R``
-  is refused), private name, clients get ``JACK_DEFAULT_SERVER`` / ``JACK_NO_START_SERVER=1``.
+- ``JackServer``: ``jackd -n NAME -R -d dummy -r 48000 -p PERIOD`` (``--no-realtime`` where
+  ``-R`` is refused), private name, clients get ``JACK_DEFAULT_SERVER`` /
+  ``JACK_NO_START_SERVER=1``.
 - ``ClockMaster``: ``jack_midi_clock -b BPM [-J PERCENT]`` driven by ``jack_transport``
   (play / stop / locate, optionally as timebase master so that it sends Song Position).
-- ``JackMidiRecorder``: a JACK-Client input that stamps each event with its absolute frame.
-- ``JackMidiPlayer``: a JACK-Client output that emits events at given absolute frames.
 - ``DaemonProcess``: ``python -m musegan_live.cli ...`` as a subprocess with its log captured.
-
-Frames are JACK's sample clock (``client.last_frame_time + offset``), the same for every
-client of a server, so latencies and onset deviations are exact to the sample.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import heapq
 import itertools
 import os
 import shutil
@@ -24,10 +20,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +38,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _popen(args: Sequence[str], **kwargs) -> subprocess.Popen:
+def popen(args: Sequence[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(list(args), preexec_fn=_die_with_parent, **kwargs)
 
 
@@ -130,7 +124,7 @@ class JackServer:
         errors = []
         for realtime in modes:
             log = self.log_path.open("w")
-            self.process = _popen(
+            self.process = popen(
                 self._command(realtime), stdout=log, stderr=subprocess.STDOUT, env=self.env
             )
             log.close()
@@ -142,8 +136,6 @@ class JackServer:
         raise RuntimeError(f"jackd {self.name!r} did not start:\n" + "\n---\n".join(errors))
 
     def _wait_ready(self, timeout_seconds: float) -> bool:
-        import jack
-
         deadline = time.monotonic() + timeout_seconds
         socket = Path(f"/dev/shm/jack_{self.name}_{os.getuid()}_0")
         while time.monotonic() < deadline:
@@ -152,13 +144,10 @@ class JackServer:
             if not socket.exists():  # probing earlier only makes libjack print errors
                 time.sleep(0.02)
                 continue
-            try:
-                client = jack.Client("harness-probe", no_start_server=True, servername=self.name)
-            except jack.JackError:
-                time.sleep(0.05)
-                continue
-            client.close()
-            return True
+            probe = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, timeout=10)
+            if probe.returncode == 0:  # a client got in: the server serves
+                return True
+            time.sleep(0.05)
         return False
 
     @property
@@ -258,9 +247,9 @@ class ClockMaster:
         if jitter_percent:
             args += ["-J", str(jitter_percent)]
         args += list(destinations)
-        self.clock = _popen(args, env=server.env, stdout=subprocess.DEVNULL,
+        self.clock = popen(args, env=server.env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-        self.transport = _popen(["jack_transport"], env=server.env,
+        self.transport = popen(["jack_transport"], env=server.env,
                                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL, text=True)
         self.port = "jack_midi_clock:mclk_out"
@@ -304,187 +293,6 @@ class ClockMaster:
             end_process(process)
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
-    frame: int  # absolute JACK frame
-    data: bytes
-    port: str  # short name of the recorder port it came in on
-
-
-class JackMidiRecorder:
-    """A JACK client with MIDI inputs that records every event with its absolute frame.
-
-    The client runs in a process of its own (``harness/recorder_process.py``): a Python process
-    callback in the test's process waits for that process's GIL and, under load, missed cycles
-    and the events in them. The test process holds no JACK client for it.
-    """
-
-    def __init__(self, server: JackServer, name: str = "pytest-recorder",
-                 inputs: Sequence[str] = ("in",)) -> None:
-        self.server = server
-        self.inputs = list(inputs)
-        self.name = name
-        self._events: list[RecordedEvent] = []
-        self._lock = threading.Lock()
-        self._synced = threading.Condition(self._lock)
-        self._syncs = 0
-        self._now_frames: list[int] = []
-        self.server_gone = False
-        script = Path(__file__).with_name("recorder_process.py")
-        self.process = _popen([sys.executable, str(script), server.name, name, *self.inputs],
-                              env=server.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, bufsize=1)
-        ready = self.process.stdout.readline().split()
-        if not ready or ready[0] != "READY":
-            end_process(self.process)
-            raise RuntimeError(f"the recorder process did not start ({ready!r})")
-        self.rate, self.period_frames = int(ready[1]), int(ready[2])
-        self._reader = threading.Thread(target=self._read, name="recorder-reader", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            kind, *rest = line.split()
-            with self._lock:
-                if kind == "E":
-                    frame, index, data = rest
-                    self._events.append(RecordedEvent(int(frame), bytes.fromhex(data),
-                                                      self.inputs[int(index)]))
-                elif kind == "SYNC":
-                    self._syncs += 1
-                    self._synced.notify_all()
-                elif kind == "NOW":
-                    self._now_frames.append(int(rest[0]))
-                    self._synced.notify_all()
-                elif kind == "GONE":
-                    self.server_gone = True
-        with self._lock:  # the process ended: nobody waits for a sync any more
-            self._syncs = -1
-            self._synced.notify_all()
-
-    def _ask(self, command: str) -> bool:
-        try:
-            self.process.stdin.write(f"{command}\n")
-            self.process.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            return False
-        return True
-
-    def _sync(self, timeout_seconds: float = 2.0) -> None:
-        """Wait until every event the process captured so far has arrived here."""
-        with self._lock:
-            if self._syncs < 0 or self.process.poll() is not None:
-                return
-            wanted = self._syncs + 1
-        if self._ask("sync"):
-            with self._lock:
-                self._synced.wait_for(lambda: self._syncs < 0 or self._syncs >= wanted,
-                                      timeout_seconds)
-
-    def port_name(self, short: str = "in") -> str:
-        return f"{self.name}:{short}"
-
-    def events(self, port: str | None = None) -> list[RecordedEvent]:
-        self._sync()
-        with self._lock:
-            events = list(self._events)
-        if port is not None:
-            events = [e for e in events if e.port == port]
-        return sorted(events, key=lambda e: e.frame)
-
-    def clear(self) -> None:
-        self._sync()
-        with self._lock:
-            self._events.clear()
-
-    def drain(self, *, sort: bool = True) -> list[RecordedEvent]:
-        """Everything recorded so far (by frame unless ``sort=False``), forgetting it."""
-        self._sync()
-        with self._lock:
-            events, self._events = self._events, []
-        return sorted(events, key=lambda e: e.frame) if sort else events
-
-    def now_frame(self, timeout_seconds: float = 2.0) -> int:
-        """JACK's current frame, as the recorder's client reads it."""
-        with self._lock:
-            self._now_frames.clear()
-        if not self._ask("now"):
-            raise RuntimeError("the recorder process has ended")
-        with self._lock:
-            if not self._synced.wait_for(lambda: self._now_frames or self._syncs < 0,
-                                         timeout_seconds) or not self._now_frames:
-                raise RuntimeError("the recorder process did not say the frame")
-            return self._now_frames[-1]
-
-    def seconds(self, frames: int) -> float:
-        return frames / self.rate
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.process.stdin.write("quit\n")
-            self.process.stdin.flush()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(3.0)  # it leaves the server itself
-        end_process(self.process)
-        self._reader.join(timeout=2.0)
-
-
-class JackMidiPlayer:
-    """A JACK client with one MIDI output that sends events at chosen absolute frames."""
-
-    def __init__(self, server: JackServer, name: str = "pytest-player") -> None:
-        import jack
-
-        self.server = server
-        self.client = jack.Client(name, no_start_server=True, servername=server.name)
-        self.port = self.client.midi_outports.register("out")
-        self._heap: list[tuple[int, int, bytes]] = []
-        self._seq = itertools.count()
-        self._lock = threading.Lock()
-        self.server_gone = False
-        self.client.set_shutdown_callback(self._on_shutdown)
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-        self.rate = self.client.samplerate
-
-    def _on_shutdown(self, _status: object, _reason: str) -> None:
-        self.server_gone = True
-
-    @property
-    def port_name(self) -> str:
-        return self.port.name
-
-    def _process(self, frames: int) -> None:
-        self.port.clear_buffer()
-        start = self.client.last_frame_time
-        end = start + frames
-        with self._lock:
-            while self._heap and self._heap[0][0] < end:
-                frame, _, data = heapq.heappop(self._heap)
-                self.port.write_midi_event(max(0, frame - start), data)
-
-    def send_at(self, frame: int, data: Iterable[int]) -> None:
-        with self._lock:
-            heapq.heappush(self._heap, (frame, next(self._seq), bytes(data)))
-
-    def send_now(self, data: Iterable[int]) -> None:
-        self.send_at(0, data)
-
-    def now_frame(self) -> int:
-        return self.client.frame_time
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._heap)
-
-    def close(self) -> None:
-        if self.server_gone:  # libjack may crash closing a client of a dead server: leave it
-            return
-        with contextlib.suppress(Exception):
-            self.client.deactivate()
-        self.client.close()
-
-
 def wait_until(predicate, timeout_seconds: float, interval_seconds: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
@@ -507,7 +315,7 @@ class DaemonProcess:
         self._log = self.log_path.open("w")
         self.args = [sys.executable, "-m", module, *args]
         self.started_seconds = time.monotonic()
-        self.process = _popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+        self.process = popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env,
                               cwd=REPO_ROOT)
 
     def log(self) -> str:
@@ -544,75 +352,3 @@ class DaemonProcess:
             if line.startswith(("Private_Clean:", "Private_Dirty:")):
                 total += int(line.split()[1])
         return total
-
-
-# --- the piano part the tests and benchmarks play ---------------------------------------------
-#: one chord per bar, struck on every beat (MIDI pitches, channel 1)
-CHORDS = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
-BEAT_FRAMES_120 = 24_000  # one beat at 120 BPM and 48 kHz
-
-
-def play_piano(player: JackMidiPlayer, seconds: float, *, bpm: float = 120.0,
-               start_delay_frames: int = 4_800, first_frame: int | None = None) -> int:
-    """Schedule the chords on every beat for ``seconds``; returns how many note-ons."""
-    beat_frames = round(player.rate * 60.0 / bpm)
-    first = player.now_frame() + start_delay_frames if first_frame is None else first_frame
-    count = 0
-    for beat in range(int(seconds * bpm / 60.0)):
-        frame = first + beat * beat_frames
-        for pitch in CHORDS[(beat // 4) % 4]:
-            player.send_at(frame, [0x90, pitch, 80 + beat % 20])
-            player.send_at(frame + beat_frames * 9 // 10, [0x80, pitch, 0])
-            count += 1
-    return count
-
-
-def piano_part_thresholds(model_dir: Path) -> dict[str, float]:
-    """Per output track, a start threshold at which a (barely trained) model plays it to
-    ``CHORDS``: the track's 90th percentile of probabilities over the steps that sound live,
-    i.e. the steps of the planned bar not heard yet, planned as the engine plans (bars 1-3
-    heard, the bar itself heard for 0, 1, 2 or 3 beats), with a few latent vectors.
-
-    Tiny test models' probabilities sit far apart per track, and apart between heard and
-    unheard steps: at one common threshold some tracks never sound while others sound on
-    every pitch."""
-    import numpy as np
-
-    from musegan_live.model.inference import Accompanist
-    from musegan_live.representation import (
-        LOWEST_PITCH,
-        STEPS_PER_BAR,
-        STEPS_PER_BEAT,
-        TRACK_NAMES,
-    )
-
-    accompanist = Accompanist.from_dir(model_dir)
-    condition = np.zeros((4, 48, 84), np.float32)
-    for bar in range(4):
-        for beat in range(4):
-            start = beat * STEPS_PER_BEAT
-            for pitch in CHORDS[bar]:
-                condition[bar, start : start + 10, pitch - LOWEST_PITCH] = 1.0
-    rng = np.random.default_rng(0)
-    unheard = []
-    for beats_heard in range(4):
-        mask = np.zeros((4, 4, 48), np.float32)
-        mask.reshape(4, -1)[:, : 3 * STEPS_PER_BAR + beats_heard * STEPS_PER_BEAT] = 1.0
-        z = accompanist.sample_z(rng, 4).astype(np.float32)
-        probabilities = accompanist.probabilities(np.repeat(condition[None], 4, 0), mask, z)
-        unheard.append(probabilities[:, 3, beats_heard * STEPS_PER_BEAT :].reshape(
-            -1, probabilities.shape[-1]))
-    cells = np.concatenate(unheard)
-    return {TRACK_NAMES[track]: float(np.quantile(cells[:, k], 0.9))
-            for k, track in enumerate(accompanist.output_tracks)}
-
-
-def model_playing_every_track(model_dir: Path, dest: Path) -> Path:
-    """A copy of ``model_dir`` in ``dest`` whose ``model.yaml`` starts each track at its
-    :func:`piano_part_thresholds` (for tests and benchmarks with barely trained models)."""
-    from musegan_live.model.model_dir import write_track_thresholds
-
-    copy = dest / f"{Path(model_dir).name}-playing"
-    shutil.copytree(model_dir, copy, dirs_exist_ok=True)
-    write_track_thresholds(copy, piano_part_thresholds(model_dir))
-    return copy

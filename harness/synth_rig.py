@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from harness.jack_rig import JackServer, _popen, end_process, jack_connect, wait_for_jack_ports
+from harness.jack_rig import JackServer, end_process, jack_connect, popen, wait_for_jack_ports
 from musegan_live.files.audio_render import (
     SynthUnavailable,
     find_soundfont,
@@ -46,7 +46,7 @@ class FluidSynthJack:
                 *synth_options(48_000), "-o", f"audio.jack.id={name}",
                 "-o", f"midi.jack.id={name}", "-o", "audio.jack.autoconnect=0",
                 str(find_soundfont())]
-        self.process = _popen(args, env=server.env, stdin=subprocess.DEVNULL,
+        self.process = popen(args, env=server.env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if wait_for_jack_ports(server, {self.midi_port, *self.audio_ports}, timeout_seconds,
                                self.process):

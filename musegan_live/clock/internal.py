@@ -112,11 +112,17 @@ def clock_event_to_midi(event: ClockEvent) -> list[mido.Message]:
 
 
 class InternalClockThread:
-    """Runs an ``InternalClock`` in real time on ``time.monotonic()``.
+    """Runs an ``InternalClock`` in real time on ``now`` (default ``time.monotonic()``).
 
-    Each due event goes to ``sink`` (called from this thread; it must be quick, e.g. a queue
-    put) and, when ``midi_sink`` is given, as MIDI clock/start/stop messages to it. The thread
-    sleeps until the next absolute deadline; ``stop()`` ends it and emits a stop event.
+    Each event goes to ``sink`` (called from this thread; it must be quick, e.g. a queue put)
+    and, when ``midi_sink`` is given, as MIDI clock / Start / Stop to ``midi_sink(message,
+    due_seconds)``. Ticks and Start are handed over ``lead_seconds`` before their deadlines,
+    stamped with (and due at) the deadlines: the clock knows its future, so a port that places
+    messages in time (JACK, at their frame; its ``lead_seconds`` say how early it needs them)
+    sends the clock *and* the notes of each step exactly on the deadline, instead of a period
+    or two after the thread woke. Stop goes at once (``due_seconds`` 0), or right after the
+    last tick handed over when that is still to come (so up to the lead late), never before
+    it. ``stop()`` ends the thread and emits the stop.
     """
 
     def __init__(
@@ -124,12 +130,15 @@ class InternalClockThread:
         clock: InternalClock,
         sink: Callable[[ClockEvent], None],
         *,
-        midi_sink: Callable[[mido.Message], None] | None = None,
+        midi_sink: Callable[[mido.Message, float], None] | None = None,
+        lead_seconds: float = 0.0,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clock = clock
         self._sink = sink
         self._midi_sink = midi_sink
+        self._lead_seconds = max(0.0, lead_seconds)
+        self._handed_seconds = float("-inf")  # the deadline of the last event handed over
         self._now = now
         self._wake = threading.Event()
         self._halt = False
@@ -138,18 +147,28 @@ class InternalClockThread:
 
     def _emit(self, event: ClockEvent) -> None:
         self._sink(event)
+        if event.kind == "stop":
+            # after the ticks handed over already (a DAW would hear them while stopped)
+            due_seconds = self._handed_seconds if self._handed_seconds > event.time_seconds \
+                else 0.0
+        else:
+            due_seconds = self._handed_seconds = event.time_seconds
         if self._midi_sink is not None:
             for message in clock_event_to_midi(event):
-                self._midi_sink(message)
+                self._midi_sink(message, due_seconds)
 
     def start(self, position_ticks: int = 0, at_seconds: float | None = None) -> None:
         """Start the clock (its first tick due at ``at_seconds``, default now: a time just
-        past is caught up at once) and the thread that drives it."""
+        past is caught up at once; with a lead, no earlier than the lead from now) and the
+        thread that drives it."""
         with self._lock:
             if self._thread is not None:
                 return
             self._halt = False
-            start_seconds = self._now() if at_seconds is None else at_seconds
+            now_seconds = self._now()
+            start_seconds = now_seconds if at_seconds is None else at_seconds
+            if self._lead_seconds > 0:  # Start and tick 0 too leave on time, the grid regular
+                start_seconds = max(start_seconds, now_seconds + self._lead_seconds)
             self._emit(self.clock.start(start_seconds, position_ticks))
             self._thread = threading.Thread(
                 target=self._run, name="musegan-internal-clock", daemon=True
@@ -185,12 +204,12 @@ class InternalClockThread:
             with self._lock:
                 if self._halt:
                     return
-                for event in self.clock.due_events(self._now()):
+                for event in self.clock.due_events(self._now() + self._lead_seconds):
                     self._emit(event)
                 deadline = self.clock.next_deadline_seconds()
             if deadline is None:
                 return
-            delay = deadline - self._now()
+            delay = deadline - self._lead_seconds - self._now()
             if delay > 0:
                 self._wake.wait(delay)
                 with self._lock:

@@ -59,8 +59,8 @@ class ClockSource:
     """Clock events for the session from the configured source (see the module docstring).
 
     ``events_queue``: the timing thread's queue (the internal clock thread puts
-    ``InternalTick``s on it). ``midi_sink``: where the internal clock's MIDI clock goes when
-    ``config.send_clock`` (None: not sent).
+    ``InternalTick``s on it). ``midi_sink(message, due_seconds)``: where the internal clock's
+    MIDI clock goes when ``config.send_clock`` (None: not sent; ``due_seconds`` 0: at once).
     """
 
     def __init__(
@@ -68,13 +68,16 @@ class ClockSource:
         config: ClockConfig,
         events_queue: queue.SimpleQueue[Any],
         *,
-        midi_sink: Callable[[mido.Message], None] | None = None,
+        midi_sink: Callable[[mido.Message, float], None] | None = None,
         auto_wait_seconds: float | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self._queue = events_queue
         self._midi_sink = midi_sink if config.send_clock else None
+        #: the internal clock hands its ticks (to the session and ``midi_sink``) this long
+        #: before they are due: the output ports' ``lead_seconds``, set once they are open
+        self.lead_seconds = 0.0
         self._auto_wait = (
             AUTO_CLOCK_WAIT_SECONDS if auto_wait_seconds is None else auto_wait_seconds
         )
@@ -212,6 +215,7 @@ class ClockSource:
             InternalClock(self.config.bpm),
             lambda event: self._queue.put(InternalTick(generation, event)),
             midi_sink=self._midi_sink,
+            lead_seconds=self.lead_seconds,
             now=self._now,
         )
         self._internal.start(at_seconds=at_seconds)

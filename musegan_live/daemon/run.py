@@ -52,6 +52,7 @@ from musegan_live.daemon.recording import Recording
 from musegan_live.daemon.status_line import StatusLine
 from musegan_live.errors import MuseganLiveError, PortError
 from musegan_live.live.count_in import count_in_clicks
+from musegan_live.live.outgoing import Outgoing
 from musegan_live.live.sender import OutputSender, describe_sender
 from musegan_live.live.stats import StatusSnapshot
 from musegan_live.ports.backends import DaemonPorts, open_daemon_ports, resolve_backend
@@ -169,6 +170,10 @@ class Daemon:
                 # frames all count JACK frames (jack_ports); ticks are counted by frame gaps
                 self._time = self._ports.jack_client.now_seconds
                 self.clock.follower.frame_stamps = True
+            # the internal clock's ticks come early enough for its MIDI clock and the notes of
+            # each step to leave on the tick's deadline
+            self.clock.lead_seconds = max((p.lead_seconds for p in self.output_ports),
+                                               default=0.0)
         elif self.input_port is not None:
             self.input_port.queue = self.queue
         self.session = Session(config, self._accompanist,
@@ -416,9 +421,11 @@ class Daemon:
             late_messages=stats.late_messages + self.sender.late_dropped,
         )
 
-    def _send_clock_midi(self, message: mido.Message) -> None:  # the internal clock's thread
-        for index in range(len(self.output_ports)):
-            self.sender.send_now(index, message)
+    def _send_clock_midi(self, message: mido.Message, due_seconds: float) -> None:
+        """The internal clock's MIDI (its thread), to every output: at ``due_seconds``, or at
+        once (0). Never dropped for lateness."""
+        self.sender.schedule([Outgoing(index, message, due_seconds)
+                              for index in range(len(self.output_ports))])
 
     def _record_output(self, _port_index: int, message: mido.Message, sent_seconds: float) -> None:
         self.recording.record(message, sent_seconds)

@@ -126,7 +126,9 @@ class OutputPort(_Port):
             self._send_at(data, due_seconds)
 
     def discard_queued(self) -> list[list[int]]:
-        """Drop what ``send_at`` queued and has not left yet; returns it, in order."""
+        """Drop the channel messages ``send_at`` queued that have not left yet; returns them, in
+        order. What ``send`` sent (it left, as far as the caller knows) and system messages
+        (the clock a DAW follows) are never dropped."""
         with self._lock:
             return [list(data) for data in self._discard()]
 

@@ -17,9 +17,10 @@ or overloaded driver's frames can run slower or faster than the wall clock (meas
   that holds frame ``t * rate``, at its offset (:meth:`JackOutputPort.send_at`). A message due
   already (or sent with ``send``) goes at offset 0 of the next cycle. The queue must be filled
   ahead of the cycle: :attr:`JackOutputPort.lead_seconds` says how early (the sender hands
-  messages over that much before their due time). At most ``MAX_EVENTS_PER_CYCLE`` go out per
-  port and cycle, and when a cycle's MIDI buffer is full the rest stays queued for the next
-  cycle, in order: nothing is lost.
+  messages over that much before their due time). At most ``MAX_EVENTS_PER_CYCLE`` channel
+  messages go out per port and cycle (system messages, the clock among them, are never held
+  back: they have a queue of their own), and when a cycle's MIDI buffer is full the rest stays
+  queued for the next cycle, in order: nothing is lost.
 
 The process callback is Python (JACK-Client has no other way), so it does as little as
 possible: read events, pop due messages. Cycles it missed are counted
@@ -64,8 +65,19 @@ _LEAD_MARGIN_SECONDS = 0.002
 #: events overruns a 64-frame period (and the reader at the other end may too), so a burst (a
 #: panic ending every note) is spread over a few cycles instead, in order
 MAX_EVENTS_PER_CYCLE = 16
+#: status bytes from here up are system messages (Song Position, clock, Start, Stop, ...)
+_FIRST_SYSTEM_STATUS = 0xF0
 #: closing waits at most this long for queued messages (the final note-offs) to be written
 _CLOSE_DRAIN_SECONDS = 0.25
+
+
+def _pop_due(heap: list[tuple[int, int, bytes]], end_frame: int,
+             budget: int) -> list[tuple[int, int, bytes]]:
+    """Pop at most ``budget`` items due before ``end_frame``, earliest first."""
+    due = []
+    while heap and len(due) < budget and heap[0][0] < end_frame:
+        due.append(heapq.heappop(heap))
+    return due
 
 
 class JackMidiClient:
@@ -282,6 +294,7 @@ class JackOutputPort(OutputPort):
         self._owner = owner
         self._jack_port = jack_port
         self._queue: list[tuple[int, int, bytes]] = []  # heap: frame, arrival order, bytes
+        self._system: list[tuple[int, int, bytes]] = []  # the same for clock, Start, Stop, ...
         self._queue_lock = threading.Lock()
         self._order = itertools.count()
         self.late_messages = 0  # written after their frame had passed
@@ -298,39 +311,49 @@ class JackOutputPort(OutputPort):
         self._push(self._owner.frame_for_seconds(due_seconds), data)
 
     def _push(self, frame: int, data: list[int]) -> None:
+        # system messages (clock, Song Position, Start, Stop) have a queue of their own, in
+        # their order and outside the per-cycle budget: a burst of notes never holds a tick back
+        queue_ = self._system if data[0] >= _FIRST_SYSTEM_STATUS else self._queue
         with self._queue_lock:
-            heapq.heappush(self._queue, (frame, next(self._order), bytes(data)))
+            heapq.heappush(queue_, (frame, next(self._order), bytes(data)))
 
     def _discard(self) -> list[bytes]:
+        # what ``send`` queued (frame 0) has left as far as the caller knows, and the clock
+        # (system messages) is never taken back: both stay (the ticks handed over and the Stop
+        # after them, sent just before the exit's discard, must still reach the DAW)
         with self._queue_lock:
-            dropped, self._queue = sorted(self._queue), []
+            dropped = sorted(item for item in self._queue if item[0])
+            self._queue = [item for item in self._queue if not item[0]]
+            heapq.heapify(self._queue)
         return [data for _, _, data in dropped]
 
     def queued(self) -> int:
         """Messages handed over and not yet written."""
-        return len(self._queue)
+        return len(self._queue) + len(self._system)
 
     def _write_cycle(self, base_frame: int, end_frame: int) -> None:  # the process callback
         port = self._jack_port
         port.clear_buffer()
-        if not self._queue:
+        if not self._queue and not self._system:
             return
         with self._queue_lock:
-            pending = self._queue
-            budget = MAX_EVENTS_PER_CYCLE
-            while budget and pending and pending[0][0] < end_frame:
-                frame, _, data = pending[0]
-                offset = frame - base_frame
-                if offset < 0:
-                    offset = 0
-                    if frame:  # frame 0 means "as soon as possible", not late
-                        self.late_messages += 1
+            due = _pop_due(self._system, end_frame, len(self._system))
+            due += _pop_due(self._queue, end_frame, MAX_EVENTS_PER_CYCLE)
+            # JACK takes a cycle's events in time order: each at its offset, the late at 0
+            due.sort(key=lambda item: (max(0, item[0] - base_frame), item[1]))
+            for index, (frame, _order, data) in enumerate(due):
                 try:
-                    port.write_midi_event(offset, data)
-                except self._owner._jack.JackError:
-                    break  # the cycle's buffer is full: the rest goes next cycle, in order
-                heapq.heappop(pending)
-                budget -= 1
+                    port.write_midi_event(max(0, frame - base_frame), data)
+                except self._owner._jack.JackError:  # the buffer is full: the rest goes next
+                    for item in due[index:]:         # cycle, in order
+                        self._push_back(item)
+                    break
+                if 0 < frame < base_frame:  # frame 0 means "as soon as possible", not late
+                    self.late_messages += 1
+
+    def _push_back(self, item: tuple[int, int, bytes]) -> None:
+        queue_ = self._system if item[2][0] >= _FIRST_SYSTEM_STATUS else self._queue
+        heapq.heappush(queue_, item)
 
     def _close(self) -> None:
         # the last messages (note-offs of a panic) leave before the port goes

@@ -43,9 +43,8 @@ def test_the_daemon_plays_the_chord_of_the_current_bar(
     daemon = DaemonProcess(jack_server, args, tmp_path)
     try:
         assert daemon.wait_for_log("musegan-live ready", 30.0), daemon.log()
-        (daemon_in,) = [port for port in player.client.get_all_connections(player.port_name)
-                        if port.name.startswith("musegan-live:")]
-        clock_master.connect(daemon_in.name)
+        (daemon_in,) = [port for port in player.peers() if port.startswith("musegan-live:")]
+        clock_master.connect(daemon_in)
         clock_master.play()
         assert wait_until(lambda: any(e.data[0] == 0xF8 for e in recorder.events("clock")), 5.0)
         first_tick = next(e.frame for e in recorder.events("clock") if e.data[0] == 0xF8)

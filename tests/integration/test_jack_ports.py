@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import queue
+import subprocess
+import sys
 import time
 
 import mido
 import pytest
 
-from harness.jack_rig import JackMidiPlayer, environment, wait_until
+from harness.jack_clients import JackMidiPlayer
+from harness.jack_rig import REPO_ROOT, end_process, environment, wait_for_jack_ports, wait_until
 from musegan_live.errors import PortError
 from musegan_live.ports import backends
 from musegan_live.ports.jack_ports import MAX_EVENTS_PER_CYCLE, JackMidiClient
@@ -73,7 +76,7 @@ def test_input_stamps_are_the_frames_of_the_events(client, player, recorder):
     """Each event's stamp is its JACK frame (the frame another client saw it at), however late
     Python got to it (yesterday's rtmidi input stamped arrival on the wall clock)."""
     port = client.open_input("pytest-player", queue.SimpleQueue())
-    player.client.connect(player.port_name, recorder.port_name("in"))
+    player.connect(recorder.port_name("in"))
     time.sleep(0.05)
     now = player.now_frame()
     sent = [[0xFA], [0xF8], [0x90, 60, 99], [0xF2, 0x10, 0x00]]
@@ -133,14 +136,34 @@ def test_a_burst_larger_than_a_cycle_leaves_over_several_cycles(client, recorder
     assert len(per_cycle) >= 5
 
 
-def test_discard_returns_what_has_not_left(client, recorder):
+def test_clock_ticks_leave_on_their_frames_through_a_burst_of_notes(client, recorder):
+    """Ticks due inside a backlog of notes (the first step of a busy band) leave at their own
+    frames: the per-cycle budget holds notes back, never the clock (yesterday the ticks
+    waited behind the notes, and a DAW's tempo wobbled at every busy step)."""
+    out = client.open_output("pytest-recorder:in")
+    due = client.now_seconds() + 0.03
+    for k in range(8 * MAX_EVENTS_PER_CYCLE):
+        out.send_at(mido.Message("note_on", note=k % 128, velocity=1 + k % 127), due)
+    tick_offsets = [0.002 * (k + 1) for k in range(5)]
+    for offset in tick_offsets:
+        out.send_at(mido.Message("clock"), due + offset)
+    assert wait_until(lambda: out.queued() == 0, 5.0), out.queued()
+    time.sleep(0.05)
+    ticks = [e.frame for e in recorder.events("in") if e.data == b"\xf8"]
+    expected = [client.frame_for_seconds(due + offset) & 0xFFFFFFFF for offset in tick_offsets]
+    assert sorted(set(ticks)) == expected
+
+
+def test_discard_returns_what_has_not_left_and_keeps_what_was_sent(client, recorder):
     out = client.open_output("pytest-recorder:in")
     later = client.now_seconds() + 2.0
     out.send_at(mido.Message("note_on", note=61, velocity=9), later)
     out.send_at(mido.Message("note_off", note=61, velocity=0), later + 0.1)
+    out.send(mido.Message("stop"))  # sent, not scheduled: it leaves even when discard follows
     assert out.discard_queued() == [[0x90, 61, 9], [0x80, 61, 0]]
+    assert wait_until(lambda: out.queued() == 0, 1.0)
     time.sleep(0.05)
-    assert recorder.events("in") == []
+    assert [e.data for e in recorder.events("in")] == [b"\xfc"]
 
 
 def test_unmatched_name_becomes_a_port_of_that_name_and_says_so(client, jack_env, caplog):
@@ -148,12 +171,7 @@ def test_unmatched_name_becomes_a_port_of_that_name_and_says_so(client, jack_env
         out = client.open_output("My Synth")
     assert out.name == "musegan-live-test:My Synth"
     assert "no port matches 'My Synth'" in caplog.text
-    player = JackMidiPlayer(jack_env, name="pytest-lister")
-    try:
-        names = [p.name for p in player.client.get_ports(is_midi=True, is_output=True)]
-    finally:
-        player.close()
-    assert "musegan-live-test:My Synth" in names
+    assert wait_for_jack_ports(jack_env, {"musegan-live-test:My Synth"}, 2.0)
 
 
 def test_ambiguous_name_lists_the_candidates(client, jack_env):
@@ -177,11 +195,31 @@ def test_own_ports_are_never_matched(client):
         client.open_output("loop back")
 
 
+#: a JackMidiClient in a process of its own: says READY, GONE <reason> when the server goes,
+#: closes the client on "close" and says CLOSED (libjack may crash a process whose server went
+#: away; here that would fail the test, not end pytest)
+WATCHER = """
+import sys
+from musegan_live.ports.jack_ports import JackMidiClient
+client = JackMidiClient("musegan-live-watch", on_shutdown=lambda r: print("GONE", r, flush=True))
+print("READY", flush=True)
+sys.stdin.readline()
+print("GONE?", client.server_gone, flush=True)
+client.close()
+print("CLOSED", flush=True)
+"""
+
+
 def test_a_vanished_server_is_reported(private_jack_server):
-    fired = []
-    with environment(private_jack_server.env):
-        client = JackMidiClient("musegan-live-watch", on_shutdown=fired.append)
-    private_jack_server.stop()  # (a SIGKILL is covered by test_daemon_jack, in a subprocess)
-    assert wait_until(lambda: bool(fired), 3.0)
-    assert client.server_gone
-    client.close()  # leaves the dead server's client alone, without crashing
+    watcher = subprocess.Popen([sys.executable, "-c", WATCHER], env=private_jack_server.env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               cwd=REPO_ROOT)
+    try:
+        assert watcher.stdout.readline().strip() == "READY"
+        private_jack_server.stop()  # (a SIGKILL is covered by test_daemon_jack)
+        assert watcher.stdout.readline().startswith("GONE ")  # the callback fired
+        out, _ = watcher.communicate("close\n", timeout=10)
+    finally:
+        end_process(watcher)
+    assert out.split("\n")[:2] == ["GONE? True", "CLOSED"]  # closing a dead server's client
+    assert watcher.returncode == 0

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness.jack_rig import play_piano
+from harness.piano_part import play_piano
 from harness.synth_rig import FluidSynthJack, JackAudioRecorder, missing_synth
 from tests.integration.test_daemon_jack import daemon_args, start_daemon
 

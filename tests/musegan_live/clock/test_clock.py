@@ -7,6 +7,7 @@ import random
 import time
 
 import mido
+import numpy as np
 import pytest
 
 from musegan_live.clock.follower import ClockEvent, MidiClockFollower
@@ -430,7 +431,8 @@ def test_clock_events_become_midi_for_a_daw():
 def test_internal_clock_thread_ticks_in_real_time_and_sends_midi_clock():
     events: queue.SimpleQueue[ClockEvent] = queue.SimpleQueue()
     midi: list[mido.Message] = []
-    runner = InternalClockThread(InternalClock(bpm=300.0), events.put, midi_sink=midi.append)
+    runner = InternalClockThread(InternalClock(bpm=300.0), events.put,
+                                 midi_sink=lambda message, _due: midi.append(message))
     spt = seconds_per_tick_for_bpm(300.0)  # 8.3 ms
     runner.start()
     time.sleep(0.2)
@@ -447,6 +449,36 @@ def test_internal_clock_thread_ticks_in_real_time_and_sends_midi_clock():
     assert midi[0] == mido.Message("start") and midi[-1] == mido.Message("stop")
     assert sum(m.type == "clock" for m in midi) == len(ticks)
     assert not runner.running
+
+
+def test_internal_clock_hands_each_tick_over_its_lead_early_due_on_its_deadline():
+    """With a lead (a JACK port's), each tick reaches the session and the MIDI sink that much
+    before its deadline, stamped with and due at the deadline (yesterday: at wake-up, so the
+    clock and the notes of its steps left a JACK period or two after the deadline)."""
+    lead, spt = 0.03, seconds_per_tick_for_bpm(300.0)
+    midi: list[tuple[float, mido.Message, float]] = []  # handed over at, message, due
+    session: list[tuple[float, ClockEvent]] = []  # received at, event
+    runner = InternalClockThread(
+        InternalClock(bpm=300.0), lambda event: session.append((time.monotonic(), event)),
+        midi_sink=lambda message, due: midi.append((time.monotonic(), message, due)),
+        lead_seconds=lead)
+    started = time.monotonic()
+    runner.start(at_seconds=started - 0.01)  # (sync start: the note came a moment ago)
+    time.sleep(0.3)
+    runner.stop()
+    t0 = session[0][1].time_seconds
+    assert t0 >= started + lead  # so that Start and tick 0 leave on time too
+    assert [m.type for _, m, _ in midi][0] == "start" and midi[-1][1].type == "stop"
+    last_tick_due = max(due for _, m, due in midi if m.type == "clock")
+    assert midi[-1][2] in (0.0, last_tick_due)  # at once, or right after the ticks handed over
+    ticks = [(at, e) for at, e in session if e.kind == "tick"]
+    assert [e.position_ticks for _, e in ticks] == list(range(len(ticks)))
+    for _, e in ticks:  # stamped with their deadlines
+        assert e.time_seconds == pytest.approx(t0 + e.position_ticks * spt, abs=1e-9)
+    assert [due for _, m, due in midi if m.type == "clock"] == [e.time_seconds for _, e in ticks]
+    early = np.array([e.time_seconds - at for at, e in ticks])
+    assert np.median(early) > lead / 2, early  # ahead (handed over at the deadline: <= 0)
+    assert np.all(early <= lead + 1e-3), early  # but never more than the lead
 
 
 def frame_stamped_ticks(n: int, bpm: float, rng: random.Random, jitter: float = 0.0):
