@@ -27,6 +27,8 @@ from musegan_live.config.options import OPTIONS
 from musegan_live.errors import MuseganLiveError
 
 PROG = "musegan-live"
+ASSUME_4_4_HELP = ("read the file as 4/4 whatever its time-signature events say (bars of four "
+                   "beats from the first signature; POP909's files mark 1/4 or 2/4)")
 
 #: Short spellings for the options people type most, besides the generated ``--section-key``.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the band; --record FILE writes the take.",
     )
     play.add_argument("song", type=Path, help="MIDI file with the part to play (Piano)")
+    play.add_argument("--assume-4-4", action="store_true", help=ASSUME_4_4_HELP)
 
     acc = commands.add_parser(
         "accompany", parents=[options],
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--as-live", action="store_true",
                      help="play the file through the daemon's engine on a simulated clock: "
                      "each step hears only what came before it")
+    acc.add_argument("--assume-4-4", action="store_true", help=ASSUME_4_4_HELP)
 
     gen = commands.add_parser("generate", parents=[options], help="generate phrases from nothing")
     gen.add_argument("-n", type=int, default=8, help="number of phrases (default 8)")
@@ -176,7 +180,7 @@ def _run(args: argparse.Namespace, config: LiveConfig) -> int:
             fluidsynth_program()
             find_soundfont()
         result = offline.accompany(args.song, args.output, png=args.png, seed=seed, config=config,
-                                   as_live=args.as_live)
+                                   as_live=args.as_live, assume_4_4=args.assume_4_4)
         notes = ", ".join(f"{name} {count}" for name, count in result.notes.items())
         print(
             f"wrote {result.out_mid} ({result.n_bars} bars at {result.tempo_bpm:.1f} BPM; "
@@ -211,7 +215,8 @@ def _play(args: argparse.Namespace, config: LiveConfig) -> int:
     from musegan_live.daemon.run import run_daemon
 
     channel = config.input.channel_index or 0
-    part = FilePart.from_file(args.song, config.input.track_index, channel=channel)
+    part = FilePart.from_file(args.song, config.input.track_index, channel=channel,
+                              assume_4_4=args.assume_4_4)
     clock = dataclasses.replace(config.clock, sync_start=False)  # the file is the player
     if "clock.bpm" not in vars(args):  # the file's tempo, unless --bpm says otherwise
         bpm_option = OPTIONS["clock.bpm"]

@@ -95,15 +95,17 @@ def accompany(
     config: LiveConfig | None = None,
     accompanist: Any = None,
     as_live: bool = False,
+    assume_4_4: bool = False,
 ) -> AccompanyResult:
     """Accompany the condition track of ``midi_path``, write ``out_mid`` (the file's condition
     track + the four generated tracks) and optionally a ``png`` picture. By default every phrase
     hears its whole condition; ``as_live`` plays the file through the live session instead (see
     the module docstring). ``accompanist`` reuses a loaded model (else ``model_dir`` is loaded).
-    Deterministic for a given ``seed``."""
+    ``assume_4_4``: read the file as 4/4 whatever its time signatures say. Deterministic for a
+    given ``seed``."""
     config = offline_config(config or default_config())
     accompanist = _given_or_loaded(accompanist, config, model_dir)
-    song = read_midi(midi_path)
+    song = read_midi(midi_path, assume_4_4=assume_4_4)
     condition = int(accompanist.condition_track)
     if not song.roll[:, :, condition].any():
         raise MidiFileError(

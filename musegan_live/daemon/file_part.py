@@ -42,9 +42,11 @@ class FilePart:
     _next_step: int | None = None  # the step expected next; another one is a jump
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, track: int, channel: int = 0) -> FilePart:
-        """The part of ``track`` (a representation index) in the MIDI file at ``path``."""
-        song = read_midi(path)
+    def from_file(cls, path: str | os.PathLike, track: int, channel: int = 0,
+                  *, assume_4_4: bool = False) -> FilePart:
+        """The part of ``track`` (a representation index) in the MIDI file at ``path``
+        (``assume_4_4``: read as 4/4 whatever its time signatures say)."""
+        song = read_midi(path, assume_4_4=assume_4_4)
         roll = song.roll[:, :, track]
         if not roll.any():
             raise MidiFileError(

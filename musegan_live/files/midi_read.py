@@ -19,7 +19,8 @@ signatures); this module makes the musical decisions. How a file becomes a roll:
   cannot tell them apart, and neither can MuseGAN's representation.
 - Drums keep only their onsets: every hit is ``DRUM_NOTE_STEPS`` steps long.
 - Only 4/4 is accepted. Without annotations: no time signature means 4/4; any other signature
-  anywhere raises ``MidiFileError(reason="not_4_4")``. The first time signature sets the bar
+  anywhere raises ``MidiFileError(reason="not_4_4")``, unless ``assume_4_4`` says the music is
+  in 4/4 whatever the events say. The first time signature sets the bar
   grid (tick 0 when there is none); step 0 is the downbeat of the first bar that holds a note,
   so leading empty bars are skipped whole and bar lines stay where the file puts them. With
   annotations, they alone decide: downbeats must be 4 beats apart, step 0 is the first annotated
@@ -103,13 +104,16 @@ def read_midi(
     *,
     beats_seconds: Sequence[float] | None = None,
     downbeats_seconds: Sequence[float] | None = None,
+    assume_4_4: bool = False,
 ) -> SongRoll:
     """Read a MIDI file (type 0 or 1) into a :class:`SongRoll`.
 
     ``beats_seconds`` / ``downbeats_seconds``: optional beat annotations in seconds of the file's
     own timeline (as in POP909's ``beat_midi.txt``, see :func:`read_pop909_beats`); give both or
-    neither. Raises :class:`MidiFileError` with ``reason`` ``corrupt`` (unreadable), ``empty`` (no
-    notes), ``not_4_4`` or ``no_usable_tracks`` (no note lands in any of the five tracks), and
+    neither. ``assume_4_4``: read the file as 4/4 whatever its time-signature events say (POP909's
+    files mark 1/4 bars of music in 4/4); bars of four beats start at the first signature.
+    Raises :class:`MidiFileError` with ``reason`` ``corrupt`` (unreadable), ``empty`` (no notes),
+    ``not_4_4`` or ``no_usable_tracks`` (no note lands in any of the five tracks), and
     :class:`DataFileError` for malformed annotations.
     """
     if (beats_seconds is None) != (downbeats_seconds is None):
@@ -127,7 +131,8 @@ def read_midi(
             parsed, notes, beats_seconds, downbeats_seconds, source
         )
     else:
-        start_steps, end_steps, tempo_bpm = _steps_by_file_meter(parsed, notes, source)
+        start_steps, end_steps, tempo_bpm = _steps_by_file_meter(parsed, notes, source,
+                                                                 check_meter=not assume_4_4)
     if len(start_steps) == 0:
         raise _no_usable_tracks(source)
     is_drum = notes.track == DRUMS
@@ -261,7 +266,7 @@ def _check_time_signatures(parsed: ParsedMidi, source: str) -> None:
             raise MidiFileError(
                 f"{source}: time signature {numerator}/{denominator} at beat "
                 f"{tick / parsed.ticks_per_beat:g}; only 4/4 is supported. If the music really is "
-                "in 4/4, fix the file's time-signature events or pass beat annotations",
+                "in 4/4 (POP909's files mark 1/4 or 2/4), read it as 4/4 with --assume-4-4",
                 reason="not_4_4",
             )
 
@@ -333,11 +338,12 @@ def _seconds_to_beats(seconds: np.ndarray, beats: np.ndarray) -> np.ndarray:
 
 
 def _steps_by_file_meter(
-    parsed: ParsedMidi, notes: _Notes, source: str
+    parsed: ParsedMidi, notes: _Notes, source: str, *, check_meter: bool = True
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Onset and offset steps from the file's ticks and meter; step 0 is the downbeat of the first
     bar holding a note. Also the tempo (bpm) at that downbeat."""
-    _check_time_signatures(parsed, source)
+    if check_meter:
+        _check_time_signatures(parsed, source)
     start_steps = _ticks_to_steps(notes.start_ticks, parsed.ticks_per_beat)
     end_steps = _ticks_to_steps(notes.end_ticks, parsed.ticks_per_beat)
     if not len(start_steps):
