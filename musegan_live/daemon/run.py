@@ -173,7 +173,7 @@ class Daemon:
             # the internal clock's ticks come early enough for its MIDI clock and the notes of
             # each step to leave on the tick's deadline
             self.clock.lead_seconds = max((p.lead_seconds for p in self.output_ports),
-                                               default=0.0)
+                                          default=0.0)
         elif self.input_port is not None:
             self.input_port.queue = self.queue
         self.session = Session(config, self._accompanist,

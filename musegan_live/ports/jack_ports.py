@@ -311,11 +311,13 @@ class JackOutputPort(OutputPort):
         self._push(self._owner.frame_for_seconds(due_seconds), data)
 
     def _push(self, frame: int, data: list[int]) -> None:
+        with self._queue_lock:
+            self._enqueue((frame, next(self._order), bytes(data)))
+
+    def _enqueue(self, item: tuple[int, int, bytes]) -> None:  # under the queue lock
         # system messages (clock, Song Position, Start, Stop) have a queue of their own, in
         # their order and outside the per-cycle budget: a burst of notes never holds a tick back
-        queue_ = self._system if data[0] >= _FIRST_SYSTEM_STATUS else self._queue
-        with self._queue_lock:
-            heapq.heappush(queue_, (frame, next(self._order), bytes(data)))
+        heapq.heappush(self._system if item[2][0] >= _FIRST_SYSTEM_STATUS else self._queue, item)
 
     def _discard(self) -> list[bytes]:
         # what ``send`` queued (frame 0) has left as far as the caller knows, and the clock
@@ -346,14 +348,10 @@ class JackOutputPort(OutputPort):
                     port.write_midi_event(max(0, frame - base_frame), data)
                 except self._owner._jack.JackError:  # the buffer is full: the rest goes next
                     for item in due[index:]:         # cycle, in order
-                        self._push_back(item)
+                        self._enqueue(item)
                     break
                 if 0 < frame < base_frame:  # frame 0 means "as soon as possible", not late
                     self.late_messages += 1
-
-    def _push_back(self, item: tuple[int, int, bytes]) -> None:
-        queue_ = self._system if item[2][0] >= _FIRST_SYSTEM_STATUS else self._queue
-        heapq.heappush(queue_, item)
 
     def _close(self) -> None:
         # the last messages (note-offs of a panic) leave before the port goes
