@@ -44,6 +44,8 @@ from harness.jack_rig import ClockMaster, DaemonProcess, JackServer  # noqa: E40
 from harness.piano_part import model_playing_every_track, play_piano  # noqa: E402
 
 CHUNK_SECONDS = 10.0
+#: how far ahead of JACK's frame clock the piano part is kept scheduled
+LEAD_SECONDS = 2.0
 
 
 class Alignment:
@@ -175,10 +177,15 @@ def soak(server: JackServer, args: argparse.Namespace, threshold: float | None,
         # Only light work while the clock runs: this process's JACK clients (player, recorder)
         # need the GIL in every JACK cycle, and a late client makes the whole graph late.
         while time.monotonic() < end:
-            beats = int(CHUNK_SECONDS * args.bpm / 60.0)
+            beats = 4 * int(CHUNK_SECONDS * args.bpm / 60.0 / 4)  # whole bars: chords on bars
             play_piano(player, beats * 60.0 / args.bpm, bpm=args.bpm, first_frame=next_frame)
             next_frame += beats * beat_frames
-            time.sleep(min(CHUNK_SECONDS, max(0.0, end - time.monotonic())))
+            # the next chunk goes out by JACK's frames, LEAD_SECONDS before the part runs out
+            # (sleeping CHUNK_SECONDS of wall time let the part fall behind by 0.1 s and more a
+            # chunk, until whole chunks left at once, in the past: the band heard silence)
+            refill_frame = next_frame - round(LEAD_SECONDS * recorder.rate)
+            while player.now_frame() < refill_frame and time.monotonic() < end:
+                time.sleep(0.25)
             chunks.append(((time.monotonic() - started) / 60.0, recorder.drain(sort=False)))
             rss.append(daemon.rss_kib() / 1024)
             if daemon.process.poll() is not None:

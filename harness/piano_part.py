@@ -22,7 +22,7 @@ def play_piano(player: JackMidiPlayer, seconds: float, *, bpm: float = 120.0,
     beat_frames = round(player.rate * 60.0 / bpm)
     first = player.now_frame() + start_delay_frames if first_frame is None else first_frame
     count = 0
-    for beat in range(int(seconds * bpm / 60.0)):
+    for beat in range(int(seconds * bpm / 60.0 + 1e-9)):  # (33 beats: 9.9 s * 200 / 60)
         frame = first + beat * beat_frames
         for pitch in CHORDS[(beat // 4) % 4]:
             player.send_at(frame, [0x90, pitch, 80 + beat % 20])
