@@ -113,8 +113,7 @@ def run_config(model: Path, threshold: float | None, period: int, realtime: bool
                 raise RuntimeError(f"daemon did not start:\n{daemon.log()}")
             startup_seconds = time.monotonic() - started
             rss_start = daemon.rss_kib()
-            (daemon_in,) = [p for p in player.peers() if p.startswith("musegan-live:")]
-            clock.connect(daemon_in)
+            clock.connect(player.peer_of("musegan-live"))
             play_piano(player, seconds + 1.0)
             clock.play()
             time.sleep(seconds)

@@ -165,8 +165,7 @@ def soak(server: JackServer, args: argparse.Namespace, threshold: float | None,
         if not daemon.wait_for_log("musegan-live ready", 60.0):
             print(daemon.log())
             return 1
-        (daemon_in,) = [p for p in player.peers() if p.startswith("musegan-live:")]
-        clock.connect(daemon_in)
+        clock.connect(player.peer_of("musegan-live"))
         next_frame = player.now_frame() + 4800
         beat_frames = round(recorder.rate * 60.0 / args.bpm)
         clock.play()

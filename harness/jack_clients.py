@@ -177,3 +177,11 @@ class JackMidiPlayer(_ClientProcess):
         """The ports the output is connected to."""
         got = self._ask("peers", "PEERS")
         return [] if not got else got.split("\t")
+
+    def peer_of(self, client: str) -> str:
+        """The one port of JACK client ``client`` the output is connected to (the daemon's
+        input, for a clock master to join)."""
+        ports = [port for port in self.peers() if port.startswith(f"{client}:")]
+        if len(ports) != 1:
+            raise RuntimeError(f"{self.port_name} is connected to {ports} of {client!r}")
+        return ports[0]

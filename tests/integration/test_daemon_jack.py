@@ -50,8 +50,7 @@ def start_daemon(server, args, tmp_path, player, clock: ClockMaster | None) -> D
         daemon.close()
         pytest.fail(f"daemon did not start:\n{daemon.log()}")
     if clock is not None:  # the clock comes in on the same input as the player
-        (daemon_in,) = [port for port in player.peers() if port.startswith("musegan-live:")]
-        clock.connect(daemon_in)
+        clock.connect(player.peer_of("musegan-live"))
     return daemon
 
 
@@ -144,9 +143,9 @@ def assert_onsets_on_step_ticks(onsets, ticks, period_frames, what="", p95_perio
     # there; a loaded machine (xruns) a few.
     odd = [(f, t.position) for f, t in bursts if t.position % 2]
     assert len(odd) <= max(3, 0.1 * len(bursts)), f"onsets after odd ticks {what}: {odd[:5]}"
-    # rtmidi sends in the cycle after the one that carried the tick, so the usual lag is at
-    # most two periods; a step with many notes or an inference running beside it on a loaded
-    # machine may take a few periods more.
+    # Notes of an external clock's tick leave in a cycle after the one that carried it, so the
+    # usual lag is at most two periods; a step with many notes or an inference running beside
+    # it on a loaded machine may take a few periods more.
     lags = np.array([f - t.frame for f, t in bursts if t.position % 2 == 0])
     summary = f"lags {what} (frames): median {np.median(lags)}, p95 {np.quantile(lags, 0.95)}"
     assert np.all(lags >= 0), summary
@@ -410,15 +409,16 @@ def test_internal_clock_when_no_external_clock_comes(
     out = recorder.events("in")
     ticks_out = [e for e in out if e.data[0] == 0xF8]
     assert [e.data[0] for e in out if e.data[0] in (0xFA, 0xFC)] == [0xFA, 0xFC]
-    # rtmidi sends at period starts, so one interval is a period short or long (768 or 832
-    # frames for 800); two together are exact. (Median: robust to a tick lost in an xrun.)
-    frames = np.array([e.frame for e in ticks_out])
-    assert np.median(frames[2:] - frames[:-2]) / 2 == pytest.approx(48_000 * 60 / 150 / 24,
-                                                                     rel=0.01)
+    # The clock leaves on its deadlines' frames: 800 frames apart at 150 BPM, to the frame's
+    # rounding (yesterday each tick left at the next period start: 768 or 1,024 at -p 256).
+    # Gaps of 1,600 are ticks an xrun swallowed on the way to the recorder.
+    intervals = np.diff([e.frame for e in ticks_out])
+    exact = np.abs(intervals - 48_000 * 60 / 150 / 24) <= 1
+    assert exact.mean() >= 0.9, sorted(Counter(intervals.tolist()).items())[:8]
     follower_ticks = ticks_with_positions([e for e in out if e.data[0] >= 0xF0], recorder.rate)
     ons = note_ons(out)
     assert {e.data[0] & 0x0F for e in ons} == OUTPUT_CHANNELS
-    # Tick and notes both come from the daemon here, from two threads (the clock's and the
-    # timing thread): the notes follow their tick, on a loaded machine within a tick or so.
+    # Tick and notes both come from the daemon here: the clock hands each tick over a port
+    # lead early, so a step's notes leave with its tick, on a loaded machine within a tick.
     assert_onsets_on_step_ticks(ons, follower_ticks, recorder.period_frames, "internal clock",
                                 p95_periods=16)

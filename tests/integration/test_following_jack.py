@@ -43,8 +43,7 @@ def test_the_daemon_plays_the_chord_of_the_current_bar(
     daemon = DaemonProcess(jack_server, args, tmp_path)
     try:
         assert daemon.wait_for_log("musegan-live ready", 30.0), daemon.log()
-        (daemon_in,) = [port for port in player.peers() if port.startswith("musegan-live:")]
-        clock_master.connect(daemon_in)
+        clock_master.connect(player.peer_of("musegan-live"))
         clock_master.play()
         assert wait_until(lambda: any(e.data[0] == 0xF8 for e in recorder.events("clock")), 5.0)
         first_tick = next(e.frame for e in recorder.events("clock") if e.data[0] == 0xF8)
