@@ -11,7 +11,7 @@ which can crash a process whose server went away, never runs inside pytest.
 Protocol, one line each. Out (stdout): ``READY rate period_frames`` once active; ``E frame
 index hexbytes`` per event heard; ``SYNC`` after every ``sync`` read (every event heard before
 it has been written); ``NOW frame`` (JACK's current frame) after ``now``; ``PENDING n`` after
-``pending``; ``PEERS<TAB>name<TAB>...`` (the ports the output is connected to) after ``peers``;
+``pending``; ``PEERS name<TAB>name...`` (the ports the output is connected to) after ``peers``;
 ``CONNECTED`` after ``connect DESTINATION``; ``GONE`` when the server went away. In (stdin):
 also ``at FRAME HEXBYTES``, an event for the output (frame 0: as soon as possible), and
 ``quit`` (or the end of stdin), which ends it.
@@ -97,7 +97,7 @@ def main(argv: list[str]) -> int:
             say(f"PENDING {count}")
         elif command == "peers":
             peers = [] if out_port is None else client.get_all_connections(out_port)
-            say("\t".join(["PEERS", *(p.name for p in peers)]))
+            say("PEERS " + "\t".join(p.name for p in peers))
         elif command == "connect" and out_port is not None:
             try:
                 client.connect(out_port, argument)

@@ -31,10 +31,11 @@ class RecordedEvent:
 class _ClientProcess:
     """One ``client_process.py``: starts it, reads its lines on a thread, asks it things."""
 
-    def __init__(self, server: JackServer, name: str, args: Sequence[str]) -> None:
+    def __init__(self, server: JackServer, name: str, args: Sequence[str],
+                 inputs: Sequence[str] = ()) -> None:
         self.server = server
         self.name = name
-        self.inputs: list[str] = []
+        self.inputs = list(inputs)  # before the reader starts: it names events by input
         self._events: list[RecordedEvent] = []
         self._lock = threading.Lock()
         self._answered = threading.Condition(self._lock)
@@ -54,8 +55,7 @@ class _ClientProcess:
 
     def _read(self) -> None:
         for line in self.process.stdout:
-            kind, _, rest = line.rstrip("\n").partition(" " if not line.startswith("PEERS")
-                                                         else "\t")
+            kind, _, rest = line.rstrip("\n").partition(" ")
             with self._lock:
                 if kind == "E":
                     frame, index, data = rest.split()
@@ -112,8 +112,8 @@ class JackMidiRecorder(_ClientProcess):
 
     def __init__(self, server: JackServer, name: str = "pytest-recorder",
                  inputs: Sequence[str] = ("in",)) -> None:
-        super().__init__(server, name, [arg for short in inputs for arg in ("--in", short)])
-        self.inputs = list(inputs)
+        super().__init__(server, name, [arg for short in inputs for arg in ("--in", short)],
+                         inputs)
 
     def _sync(self) -> None:
         """Wait until every event the process heard so far has arrived here."""
