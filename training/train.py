@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
     del checkpoint
 
     # --- data ---------------------------------------------------------------------------------
-    sources = [(f.path, f.weight) for f in cfg.data.train]
+    sources = [(f.path, f.weight, f.transpose_semitones) for f in cfg.data.train]
     now = NowDistribution(cfg.data.live_mask_share, cfg.data.full_mask_share,
                           cfg.data.on_beat_share, cfg.data.after_beat_steps)
     # transposition multiplies small corpora (Freedoom: 266 phrases) without teaching new harmony

@@ -31,11 +31,14 @@ class DataFile:
 
     path: str = ""
     weight: float = 1.0
+    #: this file's transposition, semitones up or down (None = ``data.transpose_semitones``)
+    transpose_semitones: int | None = None
 
 
 @dataclass
 class DataConfig:
-    #: training phrases; each item is a path or ``{path, weight}`` (weights need not sum to 1)
+    #: training phrases; each item is a path or ``{path, weight, transpose_semitones}`` (weights
+    #: need not sum to 1; a file's transpose_semitones overrides the one below)
     train: list[DataFile] = field(default_factory=list)
     #: optional held-out phrases: sample conditions and the validation Wasserstein estimate
     validation: str | None = None
@@ -239,6 +242,8 @@ def _validate(cfg: Config) -> None:
     for i, item in enumerate(cfg.data.train):
         need(bool(item.path), f"data.train[{i}].path", "must name an .npz file")
         need(item.weight > 0, f"data.train[{i}].weight", "must be > 0")
+        need(item.transpose_semitones is None or 0 <= item.transpose_semitones <= 11,
+             f"data.train[{i}].transpose_semitones", "must be in 0..11 semitones (or left out)")
     need(m.latent_dim >= 1, "model.latent_dim", "must be >= 1")
     for key, n in [
         ("encoder_channels", 5),

@@ -10,7 +10,8 @@ the phrases of one batch are densified. Each example of a batch gets
   (offline accompaniment) and a uniform share, so the same model learns full, partial and live
   knowledge (``docs/DESIGN.md``, "The masked-condition model");
 - optionally a transposition of every pitched track (not Drums) by the same random number of
-  semitones, limited so that no note leaves the 84-pitch range (``transpose_semitones``);
+  semitones, limited so that no note leaves the 84-pitch range (``transpose_semitones``, per
+  file: a small corpus can be multiplied while a large one keeps its keys);
 - with probability ``condition_dropout``, a dropped condition: mask all 0 (generation from
   scratch) and ``dropped = True``, which tells the training loop to show the critic an empty
   condition track too (nobody played; see train.py).
@@ -96,6 +97,7 @@ class _Source:
     conditioned: np.ndarray  # int64 phrase indices usable with a condition
     free: np.ndarray  # int64 phrase indices usable without one
     offsets: np.ndarray  # int64[N + 1]: phrase i is nonzero[:][offsets[i] : offsets[i + 1]]
+    transpose_semitones: int  # each drawn phrase moves by up to this many semitones (0 = never)
 
     def phrase_into(self, index: int, out: np.ndarray) -> None:
         """Write dense phrase ``index`` into ``out`` (bool[4, 48, 84, 5], cleared here)."""
@@ -153,12 +155,13 @@ def _track_presence(data: SparseDataset) -> np.ndarray:
 class PhraseSampler:
     """Draws :class:`Batch` es from weighted LPD-5 sparse files.
 
-    ``sources`` is a list of ``(path, weight)``; ``condition_track`` a track index.
+    ``sources`` is a list of ``(path, weight)`` or ``(path, weight, transpose_semitones)``;
+    ``condition_track`` a track index; ``transpose_semitones`` applies to sources without their own.
     """
 
     def __init__(
         self,
-        sources: list[tuple[str | Path, float]],
+        sources: list[tuple[str | Path, float] | tuple[str | Path, float, int | None]],
         condition_track: int,
         condition_dropout: float,
         now: NowDistribution | None = None,
@@ -171,10 +174,10 @@ class PhraseSampler:
         self.condition_track = condition_track
         self.condition_dropout = float(condition_dropout)
         self.now = now or NowDistribution()
-        self.transpose_semitones = int(transpose_semitones)
         others = [t for t in range(N_TRACKS) if t != condition_track]
         self.sources: list[_Source] = []
-        for path, weight in sources:
+        for path, weight, *own in sources:
+            transpose = int(transpose_semitones if not own or own[0] is None else own[0])
             data = compact(load_sparse_npz(path))
             present = _track_presence(data)
             has_accompaniment = present[:, others].any(axis=1)
@@ -183,7 +186,8 @@ class PhraseSampler:
             logger.info("%s: %d phrases, %d with a condition, %d usable without", path, len(data),
                         conditioned.size, free.size)
             offsets = np.searchsorted(data.nonzero[0], np.arange(len(data) + 1))
-            self.sources.append(_Source(str(path), float(weight), data, conditioned, free, offsets))
+            self.sources.append(_Source(str(path), float(weight), data, conditioned, free, offsets,
+                                        transpose))
         if not any(s.free.size for s in self.sources):
             raise DataFileError(
                 f"none of {[s.path for s in self.sources]} has a phrase with a note outside the "
@@ -222,9 +226,10 @@ class PhraseSampler:
         phrases = np.empty((batch_size, *PHRASE_SHAPE), dtype=bool)
         for i in range(batch_size):
             source, index = self._pick(rng, bool(dropped[i]))
-            self.sources[source].phrase_into(index, phrases[i])
-            if self.transpose_semitones:
-                transpose_phrase(phrases[i], self.transpose_semitones, rng)
+            drawn = self.sources[source]
+            drawn.phrase_into(index, phrases[i])
+            if drawn.transpose_semitones:
+                transpose_phrase(phrases[i], drawn.transpose_semitones, rng)
         return Batch(phrases=phrases, known_mask=known_mask_from_now(now), dropped=dropped)
 
 

@@ -123,3 +123,15 @@ def test_sampler_transposes_only_when_asked(tmp_path: Path) -> None:
         batch = sampler.sample(200, np.random.default_rng(2))
         pitches = set(np.flatnonzero(batch.phrases[..., 1].any(axis=(0, 1, 2))).tolist())
         assert pitches == expected
+
+
+def test_a_file_of_its_own_transposition_moves_while_the_others_keep_their_keys(
+        tmp_path: Path) -> None:
+    kept, moved = tmp_path / "kept.npz", tmp_path / "moved.npz"
+    save_sparse_npz(kept, _one_note_phrase(40)[None])
+    save_sparse_npz(moved, _one_note_phrase(60)[None])
+    sampler = PhraseSampler([(kept, 1.0), (moved, 1.0, 3)], condition_track=1,
+                            condition_dropout=0.0, transpose_semitones=0)
+    batch = sampler.sample(400, np.random.default_rng(2))
+    pitches = set(np.flatnonzero(batch.phrases[..., 1].any(axis=(0, 1, 2))).tolist())
+    assert pitches == {40, *range(57, 64)}
