@@ -2,25 +2,25 @@
 
     python -m training.export runs/NAME/checkpoint.pt -o exported_models/NAME [--tensorrt]
 
-Writes ``encoder.onnx``, ``generator.onnx`` (named inputs/outputs and dynamic batch as in
+Writes ``encoder.onnx``, ``generator.onnx``, the live path's ``bar_encoder.onnx`` and
+``bar_generator.onnx`` (``training/export_bar.py``; named inputs/outputs and dynamic batch as in
 ``docs/ARCHITECTURE.md``; ``metadata_props`` repeat ``representation_constants()`` as
 ``musegan_live.<key>`` = JSON) and ``model.yaml``. Before the directory appears, the ONNX models
-are checked against PyTorch on random inputs (encoder maps, generator output, and the whole path
-through :class:`musegan_live.model.inference.Accompanist`); beyond ``1e-4`` max abs difference the
-export fails with ModelError. Everything is written into a temporary sibling directory and
-renamed at the end, so a failed export never leaves a half-written model.
+are checked against PyTorch on random inputs (encoder maps, generator output, the whole path
+through :class:`musegan_live.model.inference.Accompanist`, and its last bar from the bar
+graphs); beyond ``1e-4`` max abs difference the export fails with ModelError. Everything is
+written into a temporary sibling directory and renamed at the end, so a failed export never
+leaves a half-written model.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,27 +36,21 @@ from musegan_live.model.model_dir import (
     ENCODER_FILE,
     FORMAT_VERSION,
     GENERATOR_FILE,
-    METADATA_PREFIX,
     ModelCard,
 )
 from musegan_live.representation import (
-    N_BARS,
-    N_PITCHES,
-    STEPS_PER_BAR,
-    STEPS_PER_PHRASE,
     TRACK_NAMES,
     representation_constants,
 )
 from training.checkpoint import load_checkpoint
-from training.data.dataset import known_mask_from_now
 from training.ema import CHECKPOINT_KEY as EMA_CHECKPOINT_KEY
+from training.export_bar import check_bar_parity, export_bar_graphs
 from training.model.networks import TrackConditionalGenerator
+from training.onnx_files import export_onnx, max_abs, random_inputs, stamp_metadata
 from training.train_config import Config, config_from_dict
 
 logger = logging.getLogger(__name__)
 
-#: ONNX opset written (onnxruntime >= 1.14 runs it; the dynamo exporter's native opset)
-OPSET = 18
 PARITY_TOLERANCE = 1e-4
 PARITY_BATCH_SIZES = (1, 3)
 
@@ -69,6 +63,7 @@ class ExportReport:
     encoder_max_abs_diff: float
     generator_max_abs_diff: float
     end_to_end_max_abs_diff: float
+    bar_max_abs_diff: float
     file_bytes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     #: which weights were shipped: "as trained" or "moving average (decay D)"
@@ -93,72 +88,6 @@ class _GeneratorForExport(nn.Module):
         return self.generator(z, *features)
 
 
-def random_inputs(batch: int, latent_dim: int, seed: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Random ``(condition, known_mask, z)``: sparse notes, a random "now", normal z."""
-    gen = torch.Generator().manual_seed(seed)
-    condition = (torch.rand(batch, N_BARS, STEPS_PER_BAR, N_PITCHES, generator=gen) < 0.05).float()
-    now = torch.randint(0, STEPS_PER_PHRASE + 1, (batch,), generator=gen).numpy()
-    known_mask = torch.from_numpy(known_mask_from_now(now))
-    z = torch.randn(batch, latent_dim, generator=gen)
-    return condition, known_mask, z
-
-
-def _export_onnx(module: nn.Module, args: tuple[Tensor, ...], path: Path, input_names: list[str],
-                 output_names: list[str], varargs: bool = False) -> None:
-    """torch.export-based ONNX export with a dynamic batch axis on every input.
-
-    ``varargs``: the module's forward is ``(first, *rest)``, whose dynamic shapes torch.export
-    wants nested the same way.
-    """
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    per_input = [{0: batch} for _ in args]
-    dynamic_shapes = (per_input[0], tuple(per_input[1:])) if varargs else tuple(per_input)
-    # The exporter logs and warns about things that do not concern this model (torchvision ops,
-    # deprecations inside torch); the parity check is what tells whether the export is right.
-    exporter_logger = logging.getLogger("torch.onnx")
-    level = exporter_logger.level
-    exporter_logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.filterwarnings("ignore", message=".*axis name.*")
-            _torch_onnx_export(module, args, path, input_names, output_names, dynamic_shapes)
-    finally:
-        exporter_logger.setLevel(level)
-
-
-def _torch_onnx_export(module: nn.Module, args: tuple[Tensor, ...], path: Path,
-                       input_names: list[str], output_names: list[str], dynamic_shapes) -> None:
-    torch.onnx.export(
-        module,
-        args,
-        str(path),
-        input_names=input_names,
-        output_names=output_names,
-        dynamic_shapes=dynamic_shapes,
-        opset_version=OPSET,
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-    )
-
-
-def _stamp_metadata(path: Path, extra: dict[str, Any]) -> None:
-    """Write ``musegan_live.<key>`` = JSON metadata (representation constants + ``extra``)."""
-    import onnx
-
-    model = onnx.load(str(path))
-    entries = {**representation_constants(), **extra}
-    del model.metadata_props[:]
-    for key, value in entries.items():
-        prop = model.metadata_props.add()
-        prop.key = METADATA_PREFIX + key
-        prop.value = json.dumps(value)
-    model.producer_name = "musegan-live training.export"
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-
-
 def _data_provenance(cfg: Config) -> dict[str, Any]:
     def describe(path: str, weight: float | None) -> dict[str, Any]:
         item: dict[str, Any] = {"path": path}
@@ -177,10 +106,6 @@ def _data_provenance(cfg: Config) -> dict[str, Any]:
         "validation": describe(cfg.data.validation, None) if cfg.data.validation else None,
         "condition_dropout": cfg.data.condition_dropout,
     }
-
-
-def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 def _check_parity(net: TrackConditionalGenerator, model_dir: Path, latent_dim: int,
@@ -205,12 +130,12 @@ def _check_parity(net: TrackConditionalGenerator, model_dir: Path, latent_dim: i
             tracks = net.generator(z, *feats)
         onnx_feats = enc.run(None, {"condition": condition.numpy(),
                                     "known_mask": known_mask.numpy()})
-        worst[0] = max(worst[0], *(_max_abs(a, b.numpy())
+        worst[0] = max(worst[0], *(max_abs(a, b.numpy())
                                    for a, b in zip(onnx_feats, feats, strict=True)))
         feeds = {"z": z.numpy(), **{f"features_{k}": f.numpy() for k, f in enumerate(feats)}}
-        worst[1] = max(worst[1], _max_abs(gen.run(["tracks"], feeds)[0], tracks.numpy()))
+        worst[1] = max(worst[1], max_abs(gen.run(["tracks"], feeds)[0], tracks.numpy()))
         end_to_end = accompanist.probabilities(condition.numpy(), known_mask.numpy(), z.numpy())
-        worst[2] = max(worst[2], _max_abs(end_to_end, tracks.numpy()))
+        worst[2] = max(worst[2], max_abs(end_to_end, tracks.numpy()))
     names = ("encoder outputs", "generator output", "encoder+generator via Accompanist")
     for name, diff in zip(names, worst, strict=True):
         if not diff <= tolerance:  # also catches NaN
@@ -247,13 +172,14 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *, name: str 
         with torch.no_grad():
             feats = tuple(net.encoder(condition, known_mask))
         feature_names = [f"features_{k}" for k in range(len(feats))]
-        _export_onnx(_EncoderForExport(net).eval(), (condition, known_mask), tmp / ENCODER_FILE,
+        export_onnx(_EncoderForExport(net).eval(), (condition, known_mask), tmp / ENCODER_FILE,
                      ["condition", "known_mask"], feature_names)
-        _export_onnx(_GeneratorForExport(net).eval(), (z, *feats), tmp / GENERATOR_FILE,
+        export_onnx(_GeneratorForExport(net).eval(), (z, *feats), tmp / GENERATOR_FILE,
                      ["z", *feature_names], ["tracks"], varargs=True)
         extra = {"condition_track": cfg.model.condition_track, "latent_dim": cfg.model.latent_dim}
-        _stamp_metadata(tmp / ENCODER_FILE, {**extra, "part": "encoder"})
-        _stamp_metadata(tmp / GENERATOR_FILE, {**extra, "part": "generator"})
+        stamp_metadata(tmp / ENCODER_FILE, {**extra, "part": "encoder"})
+        stamp_metadata(tmp / GENERATOR_FILE, {**extra, "part": "generator"})
+        export_bar_graphs(net, tmp, extra)
         card = ModelCard(
             directory=out_dir,
             name=name,
@@ -270,7 +196,8 @@ def export_model(checkpoint_path: str | Path, out_dir: str | Path, *, name: str 
         )
         card_path = tmp / CARD_FILE
         card_path.write_text(yaml.safe_dump(card.to_yaml_dict(), sort_keys=False))
-        diffs = _check_parity(net, tmp, cfg.model.latent_dim, tolerance)
+        diffs = (*_check_parity(net, tmp, cfg.model.latent_dim, tolerance),
+                 check_bar_parity(net, tmp, tolerance))
         card.metrics["export_parity_max_abs_diff"] = max(diffs)
         card_path.write_text(yaml.safe_dump(card.to_yaml_dict(), sort_keys=False))
         sizes = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}
@@ -346,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {file_name:16s} {size / 1024:10.1f} KiB")
     print(f"  parity max |onnx - torch|: encoder {report.encoder_max_abs_diff:.2e}, "
           f"generator {report.generator_max_abs_diff:.2e}, "
-          f"end to end {report.end_to_end_max_abs_diff:.2e} (limit {PARITY_TOLERANCE:g})")
+          f"end to end {report.end_to_end_max_abs_diff:.2e}, "
+          f"last bar from the bar graphs {report.bar_max_abs_diff:.2e} "
+          f"(limit {PARITY_TOLERANCE:g})")
     if args.tensorrt:
         try:
             print(build_tensorrt_cache(report.model_dir))

@@ -68,7 +68,7 @@ class _Timing(NamedTuple):
 class Engine:
     """Decides, step by step, which accompaniment notes sound (see the module docstring).
 
-    ``accompanist``: an ``Accompanist`` (or anything with its ``sample_z`` / ``accompany`` /
+    ``accompanist``: an ``Accompanist`` (or anything with its ``sample_z`` / ``plan_last_bar`` /
     ``output_tracks`` / ``latent_dim``). ``window``: what the player has played (see
     :data:`WindowFn`); the engine asks it when it makes a request. ``heard_changes(now_step)``:
     a count that moves whenever what a plan made at ``now_step`` would hear changed
@@ -287,6 +287,7 @@ class Engine:
             z=np.asarray(z, dtype=np.float32).reshape(1, -1),
             threshold=self.threshold,
             density=self._density,
+            sounding_before=self._decided.get(target_bar * STEPS_PER_BAR - 1),
         )
 
     @property

@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from musegan_live.representation import N_BARS
-
 logger = logging.getLogger(__name__)
 
 
@@ -42,6 +40,9 @@ class PlanRequest:
     threshold: float | None = None
     #: track name -> density factor (the keyboard's density knobs); None = the model's own
     density: Mapping[str, float] | None = None
+    #: ``bool[84, n_output_tracks]``: the notes decided for the step before the target bar,
+    #: carried into its decoding (None = silence there)
+    sounding_before: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,11 @@ class PlanResult:
 def run_request(request: PlanRequest) -> PlanResult:
     """Run one request on its accompanist (in the calling thread)."""
     started = time.perf_counter()
-    tracks = request.accompanist.accompany(
+    bar = request.accompanist.plan_last_bar(
         request.condition, request.known_mask, request.z, threshold=request.threshold,
-        density=request.density,
+        density=request.density, sounding_before=request.sounding_before,
     )
-    bar = np.array(np.asarray(tracks)[0, N_BARS - 1], dtype=bool)
-    return PlanResult(request, bar, (time.perf_counter() - started) * 1000.0)
+    return PlanResult(request, np.asarray(bar, dtype=bool), (time.perf_counter() - started) * 1000.0)
 
 
 class Planner(ABC):

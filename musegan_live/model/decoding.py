@@ -3,7 +3,8 @@
 The generator gives a probability per (step, pitch) cell; thresholding each cell on its own makes
 1-2 step blips, notes that stutter where the probability dips, and clusters no instrument plays.
 :func:`decode_notes` turns probabilities into notes the way an arranger would read them, per output
-track, over the whole phrase (4 bars x 48 steps, bar lines do not cut notes):
+track, over the bars it is given (a whole phrase of 4 bars, or the one bar a live plan decides;
+bar lines do not cut notes):
 
 1. **Voice limit** (``max_voices``, per track name): at each step at most this many pitches sound,
    the most probable ones (a guitar has six strings; a bass line is one note, two with an octave).
@@ -11,8 +12,12 @@ track, over the whole phrase (4 bars x 48 steps, bar lines do not cut notes):
    threshold (``track_thresholds[name]``, else ``threshold``) and holds while it stays at or above
    ``sustain_threshold`` (never above the start threshold), so a held note does not stutter.
 3. **Minimum length** (``min_note_steps``, per track name): a note shorter than this many steps is
-   dropped, unless it still sounds at the phrase's last step (it may go on past the phrase: in the
-   live engine the next plan decides).
+   dropped, unless it still sounds at the last step given (it may go on: live, the next plan
+   decides).
+4. **Carry-in** (``sounding_before``, live): a pitch that sounded at the step just before the
+   first one given continues where its probability holds from that first step on, whatever its
+   length there and even below the start threshold (it started earlier), as it would in a
+   decoding that included the steps before.
 
 Drums are thresholded cell by cell only (hits have a fixed length; holding them would merge hits),
 after their voice limit if one is given. The same decoding runs live, offline and in
@@ -33,7 +38,6 @@ from musegan_live.representation import (
     N_BARS,
     N_PITCHES,
     STEPS_PER_BAR,
-    STEPS_PER_PHRASE,
     TRACK_NAMES,
     check_roll,
 )
@@ -68,7 +72,7 @@ class NoteDecoding:
                 f"sustain_threshold must be in (0, threshold = {self.threshold}], got {sustain}"
             )
         for key, values, lowest, highest in (
-            ("min_note_steps", self.min_note_steps, 1, STEPS_PER_PHRASE),
+            ("min_note_steps", self.min_note_steps, 1, N_BARS * STEPS_PER_BAR),
             ("max_voices", self.max_voices, 1, N_PITCHES),
         ):
             for name, value in values.items():
@@ -165,68 +169,90 @@ class NoteDecoding:
 
 
 def decode_notes(
-    probabilities: np.ndarray, tracks: Sequence[int], decoding: NoteDecoding
+    probabilities: np.ndarray,
+    tracks: Sequence[int],
+    decoding: NoteDecoding,
+    sounding_before: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Notes ``bool[B, 4, 48, 84, T]`` from probabilities ``float[B, 4, 48, 84, T]``.
+    """Notes ``bool[B, bars, 48, 84, T]`` from probabilities ``float[B, bars, 48, 84, T]``.
 
-    ``tracks`` are the representation indices of the T slices (e.g. ``[0, 2, 3, 4]`` for the
-    accompaniment of a piano model). Raises ValueError for other shapes.
+    ``bars`` is 1..4 (a phrase, or the bar a live plan decides). ``tracks`` are the representation
+    indices of the T slices (e.g. ``[0, 2, 3, 4]`` for the accompaniment of a piano model).
+    ``sounding_before`` ``bool[B, 84, T]``: the pitches sounding at the step before the first one
+    given (the carry-in, module docstring; ``None`` = nothing). Raises ValueError for other shapes.
     """
     probs = check_roll(
-        probabilities, "probabilities", ("B", N_BARS, STEPS_PER_BAR, N_PITCHES, len(tracks))
+        probabilities, "probabilities", ("B", "bars", STEPS_PER_BAR, N_PITCHES, len(tracks))
     ).astype(np.float32, copy=False)
+    if not 1 <= probs.shape[1] <= N_BARS:
+        raise ValueError(f"probabilities hold {probs.shape[1]} bars; expected 1 to {N_BARS}")
+    if sounding_before is not None:
+        sounding_before = check_roll(sounding_before, "sounding_before",
+                                     (probs.shape[0], N_PITCHES, len(tracks))).astype(bool)
     notes = np.empty(probs.shape, dtype=bool)
     for slot, track in enumerate(tracks):
         name = TRACK_NAMES[track]
         track_probs = probs[..., slot]
         voices = decoding.max_voices.get(name)
         if voices is not None and voices < N_PITCHES:
-            track_probs = np.where(_loudest(track_probs, voices), track_probs, 0.0)
+            lowest = decoding.start_threshold(name) if track == DRUMS else \
+                decoding.hold_threshold(name)
+            track_probs = _loudest_only(track_probs, voices, lowest)
         if track == DRUMS:
             notes[..., slot] = track_probs >= decoding.start_threshold(name)
         else:
             notes[..., slot] = _held_notes(
                 track_probs, decoding.start_threshold(name), decoding.hold_threshold(name),
                 decoding.min_note_steps.get(name, 1),
+                None if sounding_before is None else sounding_before[..., slot],
             )
     return notes
 
 
-def _loudest(track_probs: np.ndarray, voices: int) -> np.ndarray:
-    """``bool[..., 84]``: True at the ``voices`` most probable pitches of each step (ties: any)."""
-    top = np.argpartition(-track_probs, voices - 1, axis=-1)[..., :voices]
-    keep = np.zeros(track_probs.shape, dtype=bool)
+def _loudest_only(track_probs: np.ndarray, voices: int, lowest: float) -> np.ndarray:
+    """``track_probs`` with every pitch but the ``voices`` most probable of its step set to 0
+    (ties: any), computed only at steps where more than ``voices`` pitches reach ``lowest``: the
+    least probability that can still make a note, so elsewhere nothing would change."""
+    crowded = (track_probs >= lowest).sum(axis=-1) > voices
+    if not crowded.any():
+        return track_probs
+    limited = track_probs.copy()
+    rows = track_probs[crowded]  # [n, 84]
+    top = np.argpartition(-rows, voices - 1, axis=-1)[:, :voices]
+    keep = np.zeros(rows.shape, dtype=bool)
     np.put_along_axis(keep, top, True, axis=-1)
-    return keep
+    limited[crowded] = np.where(keep, rows, 0.0)
+    return limited
 
 
 def _held_notes(
-    track_probs: np.ndarray, start: float, hold: float, min_steps: int
+    track_probs: np.ndarray, start: float, hold: float, min_steps: int,
+    sounding_before: np.ndarray | None,
 ) -> np.ndarray:
-    """Hysteresis + minimum length on one track ``float[B, 4, 48, 84]`` -> ``bool`` alike.
+    """Hysteresis + minimum length + carry-in on one track ``float[B, bars, 48, 84]`` -> ``bool``.
 
-    Works on rows of one pitch across the phrase (``[B * 84, 192]``): a candidate note is a maximal
-    run of steps with probability >= ``hold``; it is kept when some step of it reaches ``start``
-    and it lasts >= ``min_steps`` steps or reaches the phrase's last step.
+    A candidate note is a maximal run of steps of one pitch with probability >= ``hold`` (runs
+    are numbered in (batch, pitch, step) order, and every cell carries its run's number); it is
+    kept when some step of it reaches ``start`` and it lasts >= ``min_steps`` steps or reaches
+    the last step, or when it begins at the first step and its pitch was sounding before
+    (``sounding_before`` ``bool[B, 84]``).
     """
     batch = track_probs.shape[0]
-    rows = track_probs.reshape(batch, STEPS_PER_PHRASE, N_PITCHES).transpose(0, 2, 1)
-    rows = rows.reshape(-1, STEPS_PER_PHRASE)
+    rows = track_probs.reshape(batch, -1, N_PITCHES)  # [B, steps, 84]: runs go along axis 1
     held = rows >= hold
-    padded = np.zeros((rows.shape[0], STEPS_PER_PHRASE + 2), dtype=np.int8)
-    padded[:, 1:-1] = held
-    edges = np.diff(padded, axis=1)  # +1 where a run starts, -1 one past where it ends
-    run_rows, run_starts = np.nonzero(edges == 1)
-    _, run_ends = np.nonzero(edges == -1)  # same row-major order as the starts
-    started = np.zeros((rows.shape[0], STEPS_PER_PHRASE + 1), dtype=np.int32)
-    np.cumsum(rows >= start, axis=1, out=started[:, 1:])
-    reaches_start = started[run_rows, run_ends] > started[run_rows, run_starts]
-    long_enough = (run_ends - run_starts >= min_steps) | (run_ends == STEPS_PER_PHRASE)
-    keep = reaches_start & long_enough
-    marks = np.zeros((rows.shape[0], STEPS_PER_PHRASE + 1), dtype=np.int32)
-    np.add.at(marks, (run_rows[keep], run_starts[keep]), 1)
-    np.add.at(marks, (run_rows[keep], run_ends[keep]), -1)
-    notes = np.cumsum(marks, axis=1)[:, :STEPS_PER_PHRASE] > 0
-    return notes.reshape(batch, N_PITCHES, STEPS_PER_PHRASE).transpose(0, 2, 1).reshape(
-        track_probs.shape
-    )
+    if not held.any():
+        return np.zeros(track_probs.shape, dtype=bool)
+    begins = held.copy()
+    begins[:, 1:] &= ~held[:, :-1]
+    by_pitch = begins.transpose(0, 2, 1)
+    run_of = np.cumsum(by_pitch.ravel()).reshape(by_pitch.shape).transpose(0, 2, 1)  # 0 = none
+    cells = run_of[held]
+    length = np.bincount(cells, minlength=int(run_of.max()) + 1)
+    reaches = np.bincount(cells, weights=rows[held] >= start, minlength=length.size) > 0
+    keep = reaches & (length >= min_steps)
+    at_end = run_of[:, -1][held[:, -1]]
+    keep[at_end] = reaches[at_end]  # it may go on past the steps given
+    if sounding_before is not None:
+        keep[run_of[:, 0][held[:, 0] & sounding_before]] = True
+    keep[0] = False
+    return (held & keep[run_of]).reshape(track_probs.shape)

@@ -4,18 +4,28 @@
     z = acc.sample_z(np.random.default_rng(0))                 # float32[1, latent_dim]
     tracks = acc.accompany(condition, known_mask, z)            # bool[1, 4, 48, 84, 4]
     phrase = acc.full_phrase(condition, tracks)                 # bool[1, 4, 48, 84, 5]
+    bar = acc.plan_last_bar(condition, known_mask, z)           # bool[48, 84, 4]: a live plan
 
 ``condition`` is the condition track's pianoroll ``[B, 4 bars, 48 steps, 84 pitches]`` (bool or
 0/1 float); ``known_mask`` ``[B, 4, 48]`` is 1 where a step has been heard (the encoder multiplies
 the condition by it, so unheard steps cannot leak). This module imports onnxruntime, never torch.
+
+A live plan needs only the window's last bar: :meth:`Accompanist.plan_last_bar` runs the export's
+bar graphs (``bar_encoder.onnx`` on the last bar, ``bar_generator.onnx`` with the beat summaries
+of the 3 bars before it, which are kept from earlier plans since finished bars do not change) and
+decodes that one bar, carrying in what sounded before it. Exports without the bar graphs take
+the whole window's graphs and keep the last bar.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +51,11 @@ PROVIDER_ALIASES = {
 }
 #: sub-folder of the model directory where the TensorRT provider caches its engines
 TRT_CACHE_DIR = "trt_cache"
+#: inputs of the bar graphs besides the bar itself: the bar encoder's outputs, then the past
+BAR_FEATURE_NAMES = [*(f"bar_features_{k}" for k in range(6)), "bar_beats"]
+PAST_BEATS_NAME = "past_beats"
+#: beat summaries of finished bars kept between plans (a window needs 3; more serve loops)
+KEPT_BAR_SUMMARIES = 16
 
 
 def resolve_providers(names: Sequence[str]) -> list[str]:
@@ -83,11 +98,13 @@ def _provider_options(provider: str, model_dir: Path) -> tuple[str, dict[str, st
 class Accompanist:
     """Encoder + generator sessions of one exported model (see the module docstring).
 
-    Calls may come from several threads at once: onnxruntime sessions allow concurrent runs and
-    this class keeps no per-call state.
+    Calls may come from several threads at once: onnxruntime sessions allow concurrent runs, and
+    the only state kept between calls (the beat summaries of finished bars, a pure function of
+    each bar's notes and mask) is behind a lock.
     """
 
-    def __init__(self, card: ModelCard, encoder_session, generator_session) -> None:
+    def __init__(self, card: ModelCard, encoder_session, generator_session,
+                 bar_sessions: tuple[Any, Any] | None = None) -> None:
         self.card = card
         self.condition_track: int = card.condition_index
         self.output_tracks: list[int] = card.output_indices
@@ -96,6 +113,9 @@ class Accompanist:
         self._encoder = encoder_session
         self._generator = generator_session
         self.feature_names = [f"features_{k}" for k in range(card.encoder_outputs)]
+        self._bar_sessions = bar_sessions
+        self._summaries: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._summaries_lock = threading.Lock()
         self._check_signatures()
 
     @classmethod
@@ -127,7 +147,7 @@ class Accompanist:
         options.log_severity_level = 3  # errors only: ORT's warnings are not the user's concern
         session_providers = [_provider_options(p, card.directory) for p in wanted]
         sessions = []
-        for path in (card.encoder_path, card.generator_path):
+        for path in (card.encoder_path, card.generator_path, *(card.bar_paths or ())):
             session = load_session(path, options, session_providers)
             check_metadata_map(dict(session.get_modelmeta().custom_metadata_map), path)
             missing = [p for p in wanted if p not in session.get_providers()]
@@ -138,9 +158,11 @@ class Accompanist:
                     "CUDA/TensorRT libraries, or ask for CPUExecutionProvider"
                 )
             sessions.append(session)
-        logger.info("loaded model %s (%s) on %s, %d intra-op threads", card.name, card.directory,
-                    ", ".join(wanted), intra_op_threads)
-        return cls(card, *sessions)
+        logger.info("loaded model %s (%s) on %s, %d intra-op threads, %s", card.name,
+                    card.directory, ", ".join(wanted), intra_op_threads,
+                    "bar graphs for live plans" if card.bar_paths else "no bar graphs")
+        bar_sessions = (sessions[2], sessions[3]) if card.bar_paths else None
+        return cls(card, sessions[0], sessions[1], bar_sessions)
 
     @property
     def threshold(self) -> float:
@@ -169,6 +191,18 @@ class Accompanist:
                 f"{path}/generator.onnx has inputs {gen_in} and outputs {gen_out}; expected "
                 f"['z', {', '.join(self.feature_names)}] and ['tracks']; re-export the model"
             )
+        if self._bar_sessions is not None:
+            bar_enc, bar_gen = self._bar_sessions
+            found = tuple([arg.name for arg in args] for args in (
+                bar_enc.get_inputs(), bar_enc.get_outputs(), bar_gen.get_inputs(),
+                bar_gen.get_outputs()))
+            wanted = (["condition", "known_mask"], BAR_FEATURE_NAMES,
+                      ["z", *BAR_FEATURE_NAMES, PAST_BEATS_NAME], ["tracks"])
+            if found != wanted:
+                raise ModelError(
+                    f"{path}: the bar graphs have inputs/outputs {found}; expected {wanted}; "
+                    "re-export the model"
+                )
         z_shape = self._generator.get_inputs()[0].shape
         if z_shape[-1] != self.latent_dim:
             raise ModelError(
@@ -229,6 +263,66 @@ class Accompanist:
         probabilities = self.probabilities(condition, known_mask, z)
         return decode_notes(probabilities, self.output_tracks, decoding)
 
+    def last_bar_probabilities(
+        self, condition: np.ndarray, known_mask: np.ndarray, z: np.ndarray
+    ) -> np.ndarray:
+        """Probabilities ``float32[B, 1, 48, 84, 4]`` of the window's last bar: the same numbers as
+        bar 4 of :meth:`probabilities` (parity-checked at export), from the bar graphs."""
+        condition, known_mask, z = self._inputs(condition, known_mask, z)
+        if self._bar_sessions is None:
+            return self.probabilities(condition, known_mask, z)[:, -1:]
+        bar_encoder, bar_generator = self._bar_sessions
+        past = self._past_beats(condition[:, :-1], known_mask[:, :-1])
+        maps = bar_encoder.run(None, {"condition": condition[:, -1:],
+                                      "known_mask": known_mask[:, -1:]})
+        feeds = {"z": z, **dict(zip(BAR_FEATURE_NAMES, maps, strict=True)), PAST_BEATS_NAME: past}
+        return bar_generator.run(["tracks"], feeds)[0]
+
+    def _past_beats(self, condition: np.ndarray, known_mask: np.ndarray) -> np.ndarray:
+        """Beat summaries ``float32[B, C, 12]`` of the bars before the last one
+        (``condition [B, 3, 48, 84]``, ``known_mask [B, 3, 48]``): kept ones where a bar was
+        seen before, the bar encoder's on the rest (all of them in one run)."""
+        batch, bars = condition.shape[:2]
+        keys = [condition[b, k].tobytes() + known_mask[b, k].tobytes()
+                for b in range(batch) for k in range(bars)]
+        with self._summaries_lock:
+            found = [self._summaries.get(key) for key in keys]
+        missing = [i for i, summary in enumerate(found) if summary is None]
+        if missing:
+            rows = np.array(missing)
+            encoded = self._bar_sessions[0].run([BAR_FEATURE_NAMES[-1]], {
+                "condition": condition.reshape(-1, 1, *condition.shape[2:])[rows],
+                "known_mask": known_mask.reshape(-1, 1, known_mask.shape[2])[rows],
+            })[0]
+            with self._summaries_lock:
+                for i, summary in zip(missing, encoded, strict=True):
+                    found[i] = summary
+                    self._summaries[keys[i]] = summary
+                while len(self._summaries) > KEPT_BAR_SUMMARIES:
+                    self._summaries.popitem(last=False)
+        summaries = np.stack(found).reshape(batch, bars, *found[0].shape)  # [B, 3, C, 4]
+        return np.ascontiguousarray(summaries.transpose(0, 2, 1, 3).reshape(batch, -1, bars * 4))
+
+    def plan_last_bar(
+        self,
+        condition: np.ndarray,
+        known_mask: np.ndarray,
+        z: np.ndarray,
+        threshold: float | None = None,
+        density: Mapping[str, float] | None = None,
+        sounding_before: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A live plan: notes ``bool[48, 84, 4]`` of the last bar of one window (batch 1).
+
+        Decoded as :meth:`accompany` decodes (``threshold``, ``density`` the same), over the bar
+        alone, with ``sounding_before`` ``bool[84, 4]`` (the notes decided for the step before
+        the bar; None = silence) carried in (``musegan_live.model.decoding``).
+        """
+        decoding = self.decoding.with_threshold(threshold).with_density(density)
+        probabilities = self.last_bar_probabilities(condition, known_mask, z)
+        before = None if sounding_before is None else np.asarray(sounding_before)[None]
+        return decode_notes(probabilities, self.output_tracks, decoding, before)[0, 0]
+
     def full_phrase(self, condition: np.ndarray, accompaniment: np.ndarray) -> np.ndarray:
         """The condition ``[B,4,48,84]`` put among the 4 output tracks -> ``bool[B,4,48,84,5]``."""
         condition = np.asarray(condition).astype(bool)
@@ -247,6 +341,7 @@ class Accompanist:
         z = np.zeros((1, self.latent_dim), np.float32)
         for _ in range(max(0, runs)):
             self.probabilities(condition, mask, z)
+            self.plan_last_bar(condition, mask, z)
 
 
 def load_accompanist(config: LiveConfig, model_dir: str | os.PathLike | None = None) -> Accompanist:

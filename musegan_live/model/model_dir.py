@@ -1,6 +1,7 @@
 """Finding and validating an exported model directory (``docs/ARCHITECTURE.md``, ONNX contract).
 
-A model directory holds ``encoder.onnx``, ``generator.onnx`` and ``model.yaml``. This module reads
+A model directory holds ``encoder.onnx``, ``generator.onnx`` and ``model.yaml``, and (exports
+since the bar-wise live path) ``bar_encoder.onnx`` and ``bar_generator.onnx``. This module reads
 ``model.yaml`` into a :class:`ModelCard` and checks the ONNX ``metadata_props`` against this
 runtime's :func:`~musegan_live.representation.representation_constants`; any problem is a
 :class:`~musegan_live.errors.ModelError` that names the file or key and says what to do.
@@ -29,6 +30,9 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 ENCODER_FILE = "encoder.onnx"
 GENERATOR_FILE = "generator.onnx"
+#: the live path's graphs of the window's last bar alone (optional: older exports lack them)
+BAR_ENCODER_FILE = "bar_encoder.onnx"
+BAR_GENERATOR_FILE = "bar_generator.onnx"
 CARD_FILE = "model.yaml"
 #: prefix of the ONNX metadata_props keys that repeat the representation constants
 METADATA_PREFIX = "musegan_live."
@@ -78,6 +82,12 @@ class ModelCard:
     @property
     def generator_path(self) -> Path:
         return self.directory / GENERATOR_FILE
+
+    @property
+    def bar_paths(self) -> tuple[Path, Path] | None:
+        """``bar_encoder.onnx`` and ``bar_generator.onnx`` when the export has both, else None."""
+        paths = (self.directory / BAR_ENCODER_FILE, self.directory / BAR_GENERATOR_FILE)
+        return paths if all(p.is_file() for p in paths) else None
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The ``model.yaml`` content (every field but ``directory``)."""

@@ -47,6 +47,8 @@ class RuleAccompanist:
         self.latent_dim = latent_dim
         self.threshold = 0.5
         self.calls: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        #: the carry-in of every live plan (plan_last_bar), in order
+        self.sounding_before: list[np.ndarray | None] = []
 
     def sample_z(self, rng: np.random.Generator, batch: int = 1) -> np.ndarray:
         return rng.standard_normal((batch, self.latent_dim), dtype=np.float32)
@@ -78,6 +80,11 @@ class RuleAccompanist:
         names = [TRACK_NAMES[t] for t in self.output_tracks]
         limits = np.array([limit ** (density or {}).get(name, 1.0) for name in names])
         return self.probabilities(condition, known_mask, z) >= limits
+
+    def plan_last_bar(self, condition, known_mask, z, threshold=None, density=None,
+                      sounding_before=None) -> np.ndarray:
+        self.sounding_before.append(sounding_before)
+        return self.accompany(condition, known_mask, z, threshold, density)[0, -1]
 
     def warm_up(self, runs: int = 3) -> None:
         return None

@@ -142,7 +142,9 @@ def test_export_passes_parity_and_writes_the_contract(reference_run: Path, tmp_p
 
     if "TensorrtExecutionProvider" not in ort.get_available_providers():
         assert "TensorRT engine cache not built" in printed.err
-    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "generator.onnx", "model.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bar_encoder.onnx", "bar_generator.onnx", "encoder.onnx", "generator.onnx", "model.yaml"]
+    assert "last bar from the bar graphs" in printed.out
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
     card = load_model_card(out)
     assert card.condition_track == "Piano" and card.output_tracks == [
@@ -157,6 +159,9 @@ def test_export_passes_parity_and_writes_the_contract(reference_run: Path, tmp_p
     session = ort.InferenceSession(str(out / "encoder.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["condition", "known_mask"]
     assert session.get_inputs()[0].shape[0] == "batch"
+    bar = ort.InferenceSession(str(out / "bar_generator.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in bar.get_inputs()][-1] == "past_beats"
+    assert check_onnx_metadata(out / "bar_generator.onnx")["musegan_live.part"] == '"bar_generator"'
 
 
 def test_reexport_replaces_the_model_but_keeps_its_card(reference_run: Path,
@@ -168,7 +173,8 @@ def test_reexport_replaces_the_model_but_keeps_its_card(reference_run: Path,
     (out / "model.yaml").write_text("stale: true\n")
     export.export_model(reference_run / "checkpoint.pt", out)
     assert sorted(p.name for p in out.iterdir()) == [
-        "MODEL_CARD.md", "encoder.onnx", "generator.onnx", "model.yaml"]
+        "MODEL_CARD.md", "bar_encoder.onnx", "bar_generator.onnx", "encoder.onnx",
+        "generator.onnx", "model.yaml"]
     assert (out / "MODEL_CARD.md").read_text() == "# my notes\n"
     assert load_model_card(out).metrics["training_steps"] == 6
 
@@ -179,6 +185,23 @@ def test_failed_parity_check_leaves_no_model(reference_run: Path, tmp_path: Path
         export.export_model(reference_run / "checkpoint.pt", out, tolerance=1e-12)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bar_graphs_that_differ_from_the_whole_model_leave_no_model(
+        reference_run: Path, tmp_path: Path, monkeypatch) -> None:
+    from training.model.bar_plan import BarGenerator
+
+    right = BarGenerator.forward
+
+    def skewed(self, z, f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1, bar_beats, past_beats):
+        return right(self, z, f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1, bar_beats,
+                     past_beats) * 0.9
+
+    monkeypatch.setattr(BarGenerator, "forward", skewed)
+    out = tmp_path / "broken"
+    with pytest.raises(ModelError, match="bar graphs' last bar differs from bar 4"):
+        export.export_model(reference_run / "checkpoint.pt", out)
+    assert not out.exists()
 
 
 @pytest.fixture(scope="module")

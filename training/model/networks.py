@@ -66,16 +66,16 @@ def to_tracks_last(tensor: Tensor) -> Tensor:
 
 
 def heard_beat_features(heard: Tensor, mask: Tensor) -> Tensor:
-    """Per-beat summary of what was heard: ``[B, 13, 16]`` (channels, window beats).
+    """Per-beat summary of what was heard: ``[B, 13, 4 * bars]`` (channels, beats).
 
-    ``heard`` [B, 4, 48, 84] (condition times mask), ``mask`` [B, 4, 48, 1]. Channels 0-11: the
-    beat's pitch-class profile (steps x octaves summed, scaled by 1/12 so a held triad is ~1 per
-    pitch class); channel 12: the share of the beat's steps that have been heard (0 = unheard).
+    ``heard`` [B, bars, 48, 84] (condition times mask), ``mask`` [B, bars, 48, 1]. Channels 0-11:
+    the beat's pitch-class profile (steps x octaves summed, scaled by 1/12 so a held triad is ~1
+    per pitch class); channel 12: the share of the beat's steps that have been heard (0 = unheard).
     """
-    b = heard.shape[0]
-    chroma = pitch_class_profile(heard.unsqueeze(1), BEATS)  # [B, 1, 4 bars, 4 beats, 12]
-    chroma = chroma.reshape(b, WINDOW_BEATS, 12) / STEPS_PER_BEAT_FINE
-    heard_share = mask.reshape(b, WINDOW_BEATS, STEPS_PER_BEAT_FINE).mean(dim=2, keepdim=True)
+    b, bars = heard.shape[:2]
+    chroma = pitch_class_profile(heard.unsqueeze(1), BEATS)  # [B, 1, bars, 4 beats, 12]
+    chroma = chroma.reshape(b, bars * BEATS, 12) / STEPS_PER_BEAT_FINE
+    heard_share = mask.reshape(b, bars * BEATS, STEPS_PER_BEAT_FINE).mean(dim=2, keepdim=True)
     return torch.cat([chroma, heard_share], dim=2).transpose(1, 2)
 
 
@@ -132,9 +132,17 @@ class Encoder(nn.Module):
         self.context = CausalBeatContext(c4 + 13, cx)
 
     def forward(self, condition: Tensor, known_mask: Tensor) -> list[Tensor]:
-        mask = known_mask.to(condition.dtype).unsqueeze(-1)  # [B,4,48,1]
+        *maps, beats = self.bar_maps(condition, known_mask)
+        ctx = self.context(beats).view(-1, self.channels[-1], N_BARS, BEATS, 1)
+        return [*maps, ctx]
+
+    def bar_maps(self, condition: Tensor, known_mask: Tensor) -> list[Tensor]:
+        """Everything but the context, for any number of bars (each bar on its own):
+        ``condition`` [B, bars, 48, 84], ``known_mask`` [B, bars, 48] -> the six maps and the
+        beat summaries ``[B, c4 + 13, 4 * bars]`` the context reads."""
+        mask = known_mask.to(condition.dtype).unsqueeze(-1)  # [B,bars,48,1]
         heard = condition * mask
-        x = torch.stack([heard, mask.expand_as(heard)], dim=1)  # [B,2,4,48,84]
+        x = torch.stack([heard, mask.expand_as(heard)], dim=1)  # [B,2,bars,48,84]
         f_full = self.full(x)
         f_12x84 = self.tp1(f_full)
         f_12x7 = self.merge(torch.cat([self.pt2(self.pt1(f_full)), self.tp2(f_12x84)], dim=1))
@@ -142,8 +150,7 @@ class Encoder(nn.Module):
         f_4x1 = self.to_4x1(f_4x7)
         f_1x1 = self.to_1x1(f_4x1)
         beats = torch.cat([f_4x1.flatten(2), heard_beat_features(heard, mask)], dim=1)
-        ctx = self.context(beats).view(-1, self.channels[-1], N_BARS, BEATS, 1)
-        return [f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1, ctx]
+        return [f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1, beats]
 
 
 class Generator(nn.Module):
@@ -191,8 +198,18 @@ class Generator(nn.Module):
         nn.init.zeros_(self.chroma_bias.bias)
 
     def forward(self, z: Tensor, *features: Tensor) -> Tensor:
+        return self.from_bar_latents(self.bar_latents(z), *features)
+
+    def bar_latents(self, z: Tensor) -> Tensor:
+        """The shared temporal stage: ``z`` [B, latent_dim] -> a vector per bar [B, s0, 4, 1, 1]."""
+        return self.dense(z).view(-1, self.s0, N_BARS, 1, 1)
+
+    def from_bar_latents(self, x: Tensor, *features: Tensor) -> Tensor:
+        """Everything after the shared temporal stage, for any number of bars (each bar on its
+        own): latents [B, s0, bars, 1, 1] and the encoder maps of the same bars ->
+        probabilities [B, bars, 48, 84, 4]."""
         f_full, f_12x84, f_12x7, f_4x7, f_4x1, f_1x1, ctx = features
-        x = self.dense(z).view(-1, self.s0, N_BARS, 1, 1)
+        bars = x.shape[2]
         x = self.beats(torch.cat([x, f_1x1], dim=1))
         x = self.octaves(torch.cat([x, f_4x1, ctx], dim=1))
         shared = torch.cat([x, f_4x7], dim=1)
@@ -202,8 +219,8 @@ class Generator(nn.Module):
         both = torch.cat([pt.unflatten(1, (N_OUT, -1)), tp.unflatten(1, (N_OUT, -1))], dim=2)
         x = self.up(join_per_track(both.flatten(1, 2), f_12x84))
         logits = self.out(join_per_track(x, f_full))
-        # [B, N*12, 4, 4, 1] -> per track, bar, beat, pitch class -> every step and octave
-        bias = self.chroma_bias(ctx).view(-1, N_OUT, 12, N_BARS, BEATS, 1, 1)
+        # [B, N*12, bars, 4, 1] -> per track, bar, beat, pitch class -> every step and octave
+        bias = self.chroma_bias(ctx).view(-1, N_OUT, 12, bars, BEATS, 1, 1)
         bias = bias.permute(0, 1, 3, 4, 5, 6, 2).expand(
             -1, -1, -1, -1, STEPS_PER_BEAT_FINE, OCTAVES, -1)
         logits = logits + bias.reshape(logits.shape)

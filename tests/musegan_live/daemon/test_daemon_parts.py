@@ -409,9 +409,9 @@ def test_ready_means_the_opening_plan_exists(tiny_model_dir):
         def __getattr__(self, name: str):
             return getattr(self.model, name)
 
-        def accompany(self, *args, **kwargs):
+        def plan_last_bar(self, *args, **kwargs):
             time.sleep(0.3)
-            return self.model.accompany(*args, **kwargs)
+            return self.model.plan_last_bar(*args, **kwargs)
 
     config = load_config(None, {"clock.source": "external"})
     daemon = Daemon(config, accompanist=SlowModel(), input_port=FakeInputPort("keys"),

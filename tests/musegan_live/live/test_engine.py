@@ -120,6 +120,24 @@ def test_a_plan_applies_from_the_first_step_decided_after_it_is_back():
     assert engine.late_plans == 0  # back before the step after its first one was decided
 
 
+def test_a_plan_of_a_new_bar_is_given_what_sounded_at_the_step_before_it():
+    """So a note held over the bar line continues instead of being decoded afresh."""
+    engine, model, planner, player = make_engine(ManualPlanner())
+    planner.finish()
+    player.start(0)
+    engine.start()
+    play_chord(player, [64], 0)
+    rows, finished = {}, []
+    for step in range(0, 49):
+        rows.update(advance(engine, player, [step]))
+        finished += planner.finish()
+    first_of_bar_2 = [r for r in finished if r.target_bar == 1][0]
+    np.testing.assert_array_equal(first_of_bar_2.sounding_before, rows[47])
+    assert first_of_bar_2.sounding_before[64 - LOWEST_PITCH, GUITAR]
+    in_bar_1 = [r for r in finished if r.target_bar == 0 and r.applies_from_step > 0]
+    assert in_bar_1 and all(r.sounding_before is None for r in in_bar_1)  # nothing before bar 1
+
+
 def test_bar_grid_plans_each_bar_on_its_bar_line():
     engine, _, planner, player = make_engine(ManualPlanner(), grid=STEPS_PER_BAR)
     planner.finish()

@@ -1,4 +1,4 @@
-"""``decode_notes``: hysteresis, shortest note and voice limit, each on a hand-made map."""
+"""``decode_notes``: hysteresis, shortest note, voice limit and carry-in, each on a hand-made map."""
 
 from __future__ import annotations
 
@@ -130,8 +130,33 @@ def test_the_model_yaml_section_round_trips() -> None:
 
 
 def test_wrong_shapes_are_explained() -> None:
-    with pytest.raises(ValueError, match=r"expected \[B, 4, 48, 84, 4\]"):
+    with pytest.raises(ValueError, match=r"expected \[B, bars, 48, 84, 4\]"):
         decode_notes(np.zeros((4, 48, 84, 4)), TRACKS, NoteDecoding())
+    with pytest.raises(ValueError, match="5 bars; expected 1 to 4"):
+        decode_notes(np.zeros((1, 5, 48, 84, 4)), TRACKS, NoteDecoding())
+    with pytest.raises(ValueError, match=r"sounding_before has shape \(84, 4\)"):
+        decode_notes(np.zeros((1, 1, 48, 84, 4)), TRACKS, NoteDecoding(),
+                     sounding_before=np.zeros((84, 4), bool))
+
+
+def test_the_last_bar_alone_decodes_as_the_phrase_does_given_what_sounded_before_it() -> None:
+    probs = probabilities()
+    held = along_phrase(probs, 3, C4)
+    held[130:144] = 0.9  # a note of bar 3 ...
+    held[144:148] = 0.45  # ... held into bar 4 below the start threshold
+    short = along_phrase(probs, 1, C4 + 4)
+    short[140:146] = 0.9  # 6 steps, of which only 2 in bar 4: shorter than the minimum there
+    fresh = along_phrase(probs, 1, C4 + 7)
+    fresh[144:146] = 0.45  # never reached the start: no note, with or without the carry-in
+    decoding = NoteDecoding(0.5, sustain_threshold=0.4, min_note_steps={"Guitar": 3})
+    whole = decode_notes(probs, TRACKS, decoding)[:, 3:]
+    before = decode_notes(probs, TRACKS, decoding)[:, 2, -1]  # what sounded at bar 3's last step
+    last_bar = decode_notes(probs[:, 3:], TRACKS, decoding, sounding_before=before)
+    np.testing.assert_array_equal(last_bar, whole)
+    assert last_bar[0, 0, 0:4, C4, 3].all() and last_bar[0, 0, 0:2, C4 + 4, 1].all()
+    alone = decode_notes(probs[:, 3:], TRACKS, decoding)  # without the carry-in both are cut
+    assert not alone[0, 0, 0:2, C4, 3].any() and not alone[0, 0, :, C4 + 4, 1].any()
+    assert not last_bar[0, 0, :, C4 + 7, 1].any()
 
 
 def test_density_raises_each_named_tracks_start_threshold_to_its_factor() -> None:

@@ -113,6 +113,33 @@ def test_unheard_steps_and_other_batch_members_do_not_matter(exported) -> None:
     np.testing.assert_allclose(batch[1:2], single, atol=1e-6, rtol=0)
 
 
+def test_a_live_plan_from_the_bar_graphs_is_bar_4_of_the_whole_model(exported, tmp_path) -> None:
+    model_dir, _ = exported
+    acc = Accompanist.from_dir(model_dir)
+    assert acc.card.bar_paths is not None
+    condition, mask = condition_and_mask(1, seed=4, now_steps=160)  # bar 4 heard for 16 steps
+    z = acc.sample_z(np.random.default_rng(2))
+    whole = acc.probabilities(condition, mask, z)[:, -1:]
+    np.testing.assert_allclose(acc.last_bar_probabilities(condition, mask, z), whole, atol=1e-5)
+    # bars 1-3 again (their summaries are the kept ones now), and bar 1 changed: not the kept one
+    np.testing.assert_allclose(acc.last_bar_probabilities(condition, mask, z), whole, atol=1e-5)
+    changed = condition.copy()
+    changed[0, 0] = ~changed[0, 0]
+    np.testing.assert_allclose(acc.last_bar_probabilities(changed, mask, z),
+                               acc.probabilities(changed, mask, z)[:, -1:], atol=1e-5)
+    # decoded as accompany decodes the phrase, given what sounded before the bar
+    before = acc.accompany(condition, mask, z)[0, 2, -1]
+    np.testing.assert_array_equal(
+        acc.plan_last_bar(condition, mask, z, sounding_before=before),
+        decode_notes(whole, acc.output_tracks, acc.decoding, before[None])[0, 0])
+    # an export without the bar graphs plans the same bar from the whole-window graphs
+    older = tmp_path / "older"
+    shutil.copytree(model_dir, older)
+    (older / "bar_generator.onnx").unlink()
+    old = Accompanist.from_dir(older)
+    np.testing.assert_allclose(old.last_bar_probabilities(condition, mask, z), whole, atol=1e-5)
+
+
 def test_wrong_shapes_are_explained(exported) -> None:
     acc = Accompanist.from_dir(exported[0])
     condition, mask = condition_and_mask(1, seed=0)
