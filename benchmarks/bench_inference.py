@@ -1,5 +1,6 @@
 """Latency of one plan (encoder + generator, batch 1): ONNX Runtime per provider and thread
-count, against PyTorch eager; and of decoding its probabilities into notes.
+count, against PyTorch eager; of a live plan (the last bar, decoded); and of decoding a whole
+window's probabilities into notes.
 
     python benchmarks/bench_inference.py [--configs tiny cpu-small default] [--runs 200]
     python benchmarks/bench_inference.py --model exported_models/default   # an exported model
@@ -75,6 +76,16 @@ def bench_onnx(models: list[tuple[Path, str]], runs: int) -> None:
                 short = provider.replace("ExecutionProvider", "")
                 print(f"{label:10s} {'onnxruntime ' + short:24s} {threads:7d} {p50:9.2f} "
                       f"{p99:9.2f}", flush=True)
+    # a live plan, as the engine makes it: the window's last bar, decoded (with the bar graphs
+    # when the export has them, else the whole window); 4 windows in turn, so the 12 finished bars
+    # before them are kept between plans as they are live
+    for model_dir, label in models:
+        acc = Accompanist.from_dir(model_dir)
+        acc.warm_up()
+        plans = random_plans(4, acc.latent_dim)
+        p50, p99 = measure(lambda i, acc=acc, plans=plans: acc.plan_last_bar(*plans[i % 4]), runs)
+        path = "bar graphs" if acc.card.bar_paths else "whole window"
+        print(f"{label:10s} {'live plan, ' + path:24s} {1:7d} {p50:9.2f} {p99:9.2f}", flush=True)
     # probabilities -> notes (hysteresis, shortest note, voice limits): numpy, after inference
     for model_dir, label in models:
         acc = Accompanist.from_dir(model_dir)

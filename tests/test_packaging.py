@@ -19,7 +19,9 @@ def test_the_wheel_carries_the_default_model(tmp_path: Path) -> None:
                     "-w", str(tmp_path)], check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("musegan_live-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for part in ("encoder.onnx", "generator.onnx", "model.yaml"):
+    # the bar graphs too: without them the daemon plans every bar from the whole window
+    for part in ("encoder.onnx", "generator.onnx", "bar_encoder.onnx", "bar_generator.onnx",
+                 "model.yaml"):
         assert f"musegan_live/model/default/{part}" in names
 
 

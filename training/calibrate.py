@@ -7,8 +7,10 @@ A generator trained with a reconstruction term is surer of some instruments than
 at one common threshold a confident track (strings holding the chord) plays as often as a real
 one while an unsure one (a guitar that could strum many rhythms) stays silent. This command
 measures, on **training** phrases, how many note-steps each pitched track plays in the bar the
-live engine plans (bar 4 heard for 0, 1, 2 and 3 beats, bars 1-3 heard, as in
-``training.evaluate``), and picks for each track the start threshold from a grid whose density
+live engine plans, as the daemon plays it: bars 1-3 heard, and each beat of bar 4 taken from
+the plan that had heard the beats of bar 4 before it (``training.evaluation.live.as_played``:
+a plan is only ever played in the steps after "now", where the model is least sure, not in the
+steps it has heard). It picks for each track the start threshold from a grid whose density
 comes closest to the real band's in those bars. It prints the table; ``--write`` stores the
 thresholds in ``model.yaml`` (``decoding.track_thresholds``), where they can be edited. Drums keep
 the common threshold (their hits are thresholded cell by cell and dense already). Use training
@@ -31,7 +33,7 @@ from musegan_live.model.inference import Accompanist
 from musegan_live.model.model_dir import write_track_thresholds
 from musegan_live.representation import DRUMS, TRACK_NAMES, load_sparse_npz
 from training.evaluate import choose_phrases
-from training.evaluation.live import heard_condition, live_known_mask, planned_bar
+from training.evaluation.live import as_played, heard_condition, live_known_mask, planned_bar
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +77,8 @@ def calibrate(
 
         def density(threshold: float, one_track=one_track, track=track) -> float:
             notes = decode_notes(one_track, [track], decoding.with_threshold(threshold))
-            return float(planned_bar(notes).mean())
+            notes = planned_bar(notes)
+            return float(as_played(np.split(notes, len(LIVE_BEATS))).mean())
 
         densities = np.array([density(t) for t in THRESHOLDS])
         best = int(np.argmin(np.abs(densities - target)))

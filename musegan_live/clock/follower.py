@@ -266,10 +266,16 @@ class MidiClockFollower:
         ratio = (now_seconds - last) / self.tempo.seconds_per_tick
         if ratio < FRAME_REPEAT_MAX_RATIO:
             self.repeated_ticks += 1
+            logger.debug("tick %.2f intervals after tick %d dropped as its repeat", ratio,
+                         self._next_tick - 1)
             return []
         # (no "pause" here: while running, a frame gap shorter than the loss timeout is lost
         # ticks; a longer silence is a clock loss, reported by check_lost)
-        return self._fill_in(round(ratio) - 1, now_seconds) + [self._count(now_seconds)]
+        lost = round(ratio) - 1
+        if lost:
+            logger.debug("%d tick(s) lost before tick %d (a gap of %.2f intervals)", lost,
+                         self._next_tick, ratio)
+        return self._fill_in(lost, now_seconds) + [self._count(now_seconds)]
 
     def _resolve_held(self, now_seconds: float) -> list[ClockEvent]:
         """Count the held ticks, with the ticks lost before them filled in (see ``_tick``)."""

@@ -145,7 +145,7 @@ class Daemon:
     # --- start-up ---------------------------------------------------------------------------
     def open(self) -> None:
         """Load and warm up the model, open ports, build the session."""
-        from musegan_live.live.planner import ThreadedPlanner
+        from musegan_live.live.planner import PLANNER_REALTIME_PRIORITY, ThreadedPlanner
         from musegan_live.live.session import Session
 
         config = self.config
@@ -176,8 +176,8 @@ class Daemon:
                                           default=0.0)
         elif self.input_port is not None:
             self.input_port.queue = self.queue
-        self.session = Session(config, self._accompanist,
-                               planner=ThreadedPlanner(now=self._now), seed=config.seed,
+        planner = ThreadedPlanner(now=self._now, realtime_priority=PLANNER_REALTIME_PRIORITY)
+        self.session = Session(config, self._accompanist, planner=planner, seed=config.seed,
                                now=self._now, keep_take=False)
         if config.record is not None:
             self.recording = Recording(config.record, now=self._now)

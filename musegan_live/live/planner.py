@@ -9,6 +9,7 @@ and tests. Every submitted request comes back exactly once, as the target bar's 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -20,6 +21,29 @@ from typing import Any
 import numpy as np
 
 logger = logging.getLogger(__name__)
+
+
+#: SCHED_FIFO priority the daemon's worker asks for: the lowest realtime one, above every normal
+#: thread (a busy machine no longer makes plans wait for a core) and below JACK's own threads
+PLANNER_REALTIME_PRIORITY = 1
+
+
+def ask_realtime_priority(priority: int) -> str:
+    """Put the calling thread on ``SCHED_FIFO`` at ``priority``; say what happened.
+
+    Returns ``"SCHED_FIFO <priority>"`` when granted, else ``"refused (<why>)"``: a user without
+    the right to realtime scheduling (``ulimit -r``, ``rtprio`` in ``/etc/security/limits.conf``,
+    a container without ``CAP_SYS_NICE``) runs at normal priority, which works, with more late
+    plans on a busy machine.
+    """
+    if not hasattr(os, "sched_setscheduler"):
+        return "refused (no SCHED_FIFO on this system)"
+    try:
+        # on Linux, pid 0 is the calling thread alone
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as err:
+        return f"refused ({err.strerror or err})"
+    return f"SCHED_FIFO {priority}"
 
 
 @dataclass(frozen=True)
@@ -62,7 +86,8 @@ def run_request(request: PlanRequest) -> PlanResult:
         request.condition, request.known_mask, request.z, threshold=request.threshold,
         density=request.density, sounding_before=request.sounding_before,
     )
-    return PlanResult(request, np.asarray(bar, dtype=bool), (time.perf_counter() - started) * 1000.0)
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    return PlanResult(request, np.asarray(bar, dtype=bool), elapsed_ms)
 
 
 class Planner(ABC):
@@ -106,11 +131,16 @@ class ThreadedPlanner(Planner):
     A request replaced before it started comes back with ``error="superseded"``; one whose
     deadline has passed when the worker reaches it with ``error="expired"``; an exception in
     the model is logged and handed back as the error. ``now`` is the clock the
-    deadlines are on.
+    deadlines are on. ``realtime_priority``: the worker asks for ``SCHED_FIFO`` at this
+    priority when it starts (``None``: it does not ask); ``priority`` then says what it got.
     """
 
-    def __init__(self, *, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, now: Callable[[], float] = time.monotonic,
+                 realtime_priority: int | None = None) -> None:
         self._now = now
+        self._realtime_priority = realtime_priority
+        self.priority = "normal (not asked)"
+        self._started = threading.Event()
         self._wake = threading.Condition()
         self._pending: PlanRequest | None = None
         self._done: deque[PlanResult] = deque()
@@ -120,6 +150,7 @@ class ThreadedPlanner(Planner):
         self.failed = 0
         self._thread = threading.Thread(target=self._run, name="musegan-planner", daemon=True)
         self._thread.start()
+        self._started.wait(5.0)  # so that `priority` is known once the planner exists
 
     def submit(self, request: PlanRequest) -> None:
         with self._wake:
@@ -145,6 +176,15 @@ class ThreadedPlanner(Planner):
         self._thread.join(timeout=5.0)
 
     def _run(self) -> None:
+        if self._realtime_priority is not None:
+            self.priority = ask_realtime_priority(self._realtime_priority)
+            if self.priority.startswith("refused"):
+                logger.warning("realtime priority for the planner thread %s: plans run at "
+                               "normal priority (allow it with rtprio in "
+                               "/etc/security/limits.conf)", self.priority)
+            else:
+                logger.info("planner thread priority: %s", self.priority)
+        self._started.set()
         while True:
             with self._wake:
                 while self._pending is None and not self._closed:

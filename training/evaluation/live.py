@@ -10,7 +10,7 @@ have been heard, bar 4 only up to "now". Here a *live example* is one held-out p
 - the phrase's latent ``z`` (the same for every ``b``, as the engine keeps ``z`` for a phrase).
 
 Only bar 4 of the decoded plan is scored (the notes :meth:`Accompanist.accompany` returns, decoded
-as ``model.yaml`` says, the same call the engine makes), against the *whole* real condition of bar
+as ``model.yaml`` says), against the *whole* real condition of bar
 4 (what the player ends up playing, hence what sounds with the plan). The references, all scored on
 bar 4 against the same condition:
 
@@ -22,6 +22,12 @@ bar 4 against the same condition:
 ``oracle``
     the 1-bar-late oracle: the phrase's real accompaniment of *bar 3* sounding in bar 4, the best
     any system that is one bar behind the player can do.
+
+The engine makes the same plan with :meth:`Accompanist.plan_last_bar`: the same probabilities of
+bar 4 (the bar graphs are checked against the whole model at export), decoded as one bar with the
+notes that sounded at the end of bar 3 carried in. Here the window is decoded whole, so what is
+carried into bar 4 is the model's own bar 3 of the same window (bars 1-3 fully heard: the plan
+the engine made at the end of bar 3, up to the causal context's view of the bar before bar 1).
 """
 
 from __future__ import annotations
@@ -112,6 +118,23 @@ def one_bar_late(real: np.ndarray, output_tracks: Sequence[int]) -> np.ndarray:
     return out
 
 
+def as_played(plans: Sequence[np.ndarray]) -> np.ndarray:
+    """Bar 4 as the daemon plays it when it re-plans on every beat: beat ``k`` of it from
+    ``plans[k]``, the plan that had heard ``k`` beats of the bar (each step is played from the
+    last plan made before it).
+
+    ``plans``: one ``[n, 1, 48, 84, T]`` array per beat, 0..3 beats heard. Returns the same shape.
+    """
+    if len(plans) != BEATS_PER_BAR:
+        raise ValueError(f"as_played takes {BEATS_PER_BAR} plans (0..3 beats heard), "
+                         f"got {len(plans)}")
+    out = np.empty_like(plans[0])
+    for beat, plan in enumerate(plans):
+        steps = slice(beat * STEPS_PER_BEAT, (beat + 1) * STEPS_PER_BEAT)
+        out[:, :, steps] = plan[:, :, steps]
+    return out
+
+
 def live_accompaniment(
     accompanist: AccompanistLike,
     condition: np.ndarray,
@@ -150,8 +173,10 @@ def evaluate_live(
     ``real`` ``bool[n, 4, 48, 84, 5]`` held-out phrases, ``shuffled`` the same with another
     phrase's accompaniment, ``z`` ``float32[n, latent_dim]``. Returns ``{"title", "scored_bar":
     4, "beats", "references": {"real", "shuffled", "oracle"}, "rows": [{"beats_heard",
-    "heard_steps_in_bar", "inference_seconds", "generated"}, ...]}``, where ``references[k]`` and
-    ``rows[i]["generated"]`` are :func:`musegan_live.metrics.summarize` dicts of bar 4.
+    "heard_steps_in_bar", "inference_seconds", "generated"}, ...], "as_played"}``, where
+    ``references[k]``, ``rows[i]["generated"]`` and ``as_played`` (bar 4 as the daemon plays it,
+    :func:`as_played`; only when ``beats`` are 0..3) are :func:`musegan_live.metrics.summarize`
+    dicts of bar 4.
     """
     cond = accompanist.condition_track
     outputs = list(accompanist.output_tracks)
@@ -163,6 +188,7 @@ def evaluate_live(
         "oracle": metrics.summarize(one_bar_late(real, outputs), all_tracks, cond),
     }
     rows = []
+    plans = {}
     for beats_heard in beats:
         started = time.perf_counter()
         accompaniment = live_accompaniment(
@@ -171,6 +197,7 @@ def evaluate_live(
         )
         seconds = time.perf_counter() - started
         logger.info("live, %d beat(s) heard: %d plans in %.2f s", beats_heard, len(real), seconds)
+        plans[beats_heard] = accompaniment
         scored = bar4.copy()
         scored[..., outputs] = accompaniment
         rows.append({
@@ -179,10 +206,15 @@ def evaluate_live(
             "inference_seconds": seconds,
             "generated": metrics.summarize(scored, all_tracks, cond),
         })
-    return {
+    result = {
         "title": LIVE_TITLE,
         "scored_bar": PLANNED_BAR + 1,
         "beats": [int(b) for b in beats],
         "references": references,
         "rows": rows,
     }
+    if sorted(plans) == list(range(BEATS_PER_BAR)):
+        scored = bar4.copy()
+        scored[..., outputs] = as_played([plans[b] for b in range(BEATS_PER_BAR)])
+        result["as_played"] = metrics.summarize(scored, all_tracks, cond)
+    return result

@@ -101,11 +101,15 @@ LIVE_METRICS = ("harmony_ratio", "tonal_distance", "empty_bar_rate", "used_pitch
 def live_tables(live: dict, output_tracks: Sequence[str]) -> str:
     """One markdown table per metric of ``report["live"]``: rows = sources, columns = tracks.
 
-    Sources: the model with each number of beats heard, then real, shuffled real and the 1-bar-late
-    oracle (all scored on bar 4). A metric undefined for every track and source is left out.
+    Sources: the model with each number of beats heard, as played (when present), then real,
+    shuffled real and the 1-bar-late oracle (all scored on bar 4). A metric undefined for every
+    track and source is left out.
     """
     sources = [(f"model, {row['beats_heard']} beat{'' if row['beats_heard'] == 1 else 's'} "
                 "heard", row["generated"]) for row in live["rows"]]
+    if "as_played" in live:
+        sources.append(("model, as played (beat k from the plan that heard k beats)",
+                        live["as_played"]))
     sources += [(label, live["references"][key]) for key, label in LIVE_REFERENCES]
     out = []
     for name in LIVE_METRICS:

@@ -3,6 +3,7 @@ late plans and fallbacks, planners."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import mido
@@ -332,6 +333,25 @@ def test_threaded_planner_skips_expired_requests_and_reports_failures():
         assert planner.expired == 1 and planner.failed == 1
     finally:
         planner.close()
+
+
+def test_the_planner_worker_asks_for_realtime_priority_for_itself_alone():
+    main_policy = os.sched_getscheduler(0)
+    planner = ThreadedPlanner(realtime_priority=1)
+    try:
+        worker = planner._thread.native_id
+        if planner.priority.startswith("refused"):  # no right to realtime scheduling here
+            assert os.sched_getscheduler(worker) == main_policy
+        else:
+            assert planner.priority == "SCHED_FIFO 1"
+            assert os.sched_getscheduler(worker) == os.SCHED_FIFO
+            assert os.sched_getparam(worker).sched_priority == 1
+        assert os.sched_getscheduler(0) == main_policy  # the caller's thread is untouched
+    finally:
+        planner.close()
+    unasked = ThreadedPlanner()
+    assert unasked.priority == "normal (not asked)"
+    unasked.close()
 
 
 class FailingPlanner(ManualPlanner):

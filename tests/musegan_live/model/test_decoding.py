@@ -1,4 +1,4 @@
-"""``decode_notes``: hysteresis, shortest note, voice limit and carry-in, each on a hand-made map."""
+"""``decode_notes``: hysteresis, shortest note, voice limit, carry-in, each on a hand-made map."""
 
 from __future__ import annotations
 

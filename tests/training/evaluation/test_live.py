@@ -133,3 +133,26 @@ def test_a_model_that_uses_the_past_passes_the_0_beat_check_one_that_ignores_it_
     # with one beat heard the same-bar echo plays bar 4's chord: it passes then
     assert all(v for (check, _), v in verdicts["same bar"].items()
                if check == "live_1_beat_vs_real")
+
+
+def test_as_played_takes_each_beat_from_the_plan_that_heard_the_beats_before_it():
+    plans = [np.full((2, 1, STEPS_PER_BAR, 84, 4), k, dtype=np.int8) for k in range(4)]
+    played = live_eval.as_played(plans)
+    for beat in range(4):
+        assert (played[:, :, beat * 12 : (beat + 1) * 12] == beat).all()
+    with pytest.raises(ValueError, match="4 plans"):
+        live_eval.as_played(plans[:3])
+
+
+def test_a_model_that_only_echoes_what_it_heard_plays_nothing_as_played():
+    # every step of bar 4 is played from a plan made before that step was heard: an echo of
+    # the heard condition has nothing there, however well its whole-bar rows score
+    real = band_phrases(6, np.random.default_rng(8))
+    shuffled = with_accompaniment(real, real[derangement(6, np.random.default_rng(9))][..., OUTPUTS],
+                                  OUTPUTS)
+    live = live_eval.evaluate_live(EchoAccompanist(), real, shuffled, np.zeros((6, 4), np.float32))
+    empty = live["as_played"]["metrics"]["empty_bar_rate"]
+    assert all(empty[t] == 1.0 for t in ("Guitar", "Bass", "Strings"))
+    assert live["rows"][3]["generated"]["metrics"]["empty_bar_rate"]["Guitar"] == 0.0
+    assert "as_played" not in live_eval.evaluate_live(EchoAccompanist(), real, shuffled,
+                                                      np.zeros((6, 4), np.float32), [0, 1])
