@@ -148,8 +148,8 @@ def test_a_model_that_only_echoes_what_it_heard_plays_nothing_as_played():
     # every step of bar 4 is played from a plan made before that step was heard: an echo of
     # the heard condition has nothing there, however well its whole-bar rows score
     real = band_phrases(6, np.random.default_rng(8))
-    shuffled = with_accompaniment(real, real[derangement(6, np.random.default_rng(9))][..., OUTPUTS],
-                                  OUTPUTS)
+    others = real[derangement(6, np.random.default_rng(9))]
+    shuffled = with_accompaniment(real, others[..., OUTPUTS], OUTPUTS)
     live = live_eval.evaluate_live(EchoAccompanist(), real, shuffled, np.zeros((6, 4), np.float32))
     empty = live["as_played"]["metrics"]["empty_bar_rate"]
     assert all(empty[t] == 1.0 for t in ("Guitar", "Bass", "Strings"))
