@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_jack_latency import jack_machine_description  # noqa: E402
-from harness.jack_clients import JackMidiRecorder  # noqa: E402
+from harness.jack_clients import JackMidiRecorder, StallingClient  # noqa: E402
 from harness.jack_rig import ClockMaster, JackServer, environment  # noqa: E402
 from musegan_live.clock.follower import CLOCK, START, MidiClockFollower  # noqa: E402
 from musegan_live.clock.tempo import seconds_per_tick_for_bpm  # noqa: E402
@@ -42,19 +42,8 @@ def run(seconds: float, bpm: float, stall_ms: float, stall_every: int, period: i
     server = JackServer(period_frames=period).start()
     try:
         with environment(server.env):
-            import jack
-
             recorder = JackMidiRecorder(server, inputs=("in",))
-            staller = jack.Client("staller", no_start_server=True, servername=server.name)
-            cycles = [0]
-
-            @staller.set_process_callback
-            def process(_frames: int) -> None:
-                cycles[0] += 1
-                if stall_every and cycles[0] % stall_every == 0:
-                    time.sleep(stall_ms / 1000)
-
-            staller.activate()
+            staller = StallingClient(server, stall_ms, stall_every)
             listener = JackMidiClient("daemon-listener")
             received: queue.SimpleQueue = queue.SimpleQueue()
             listener.open_input(None, received)
@@ -75,7 +64,6 @@ def run(seconds: float, bpm: float, stall_ms: float, stall_every: int, period: i
                 if item.data and item.data[0] == CLOCK:
                     arrivals.append(item.time_seconds)
             frames = [e.frame for e in recorder.events() if e.data and e.data[0] == CLOCK]
-            staller.deactivate()
             staller.close()
             rate = recorder.rate
     finally:

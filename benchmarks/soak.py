@@ -5,7 +5,8 @@
 
 ``jack_midi_clock`` drives the daemon (a subprocess, as a user runs it) while a player client
 plays chords on every beat and a JACK-Client recorder stamps the clock and everything the
-daemon sends. After the run, one line per minute reports:
+daemon sends; a third client stalls its cycle now and then (``--stall-ms`` every
+``--stall-every-cycles``), so the server xruns. After the run, one line per minute reports:
 
 - alignment: note bursts per minute, how many came after an odd tick (a step late, or a
   position off by a tick: a drifting position makes this climb towards 100 %), and the
@@ -39,7 +40,7 @@ from benchmarks.bench_jack_latency import (  # noqa: E402
     first_tick_frame,
     jack_machine_description,
 )
-from harness.jack_clients import JackMidiPlayer, JackMidiRecorder  # noqa: E402
+from harness.jack_clients import JackMidiPlayer, JackMidiRecorder, StallingClient  # noqa: E402
 from harness.jack_rig import ClockMaster, DaemonProcess, JackServer  # noqa: E402
 from harness.piano_part import model_playing_every_track, play_piano  # noqa: E402
 
@@ -129,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="note threshold: 'model' (its own, as a user hears it), 'dense' "
                              "(low enough that a barely trained model plays every track), or "
                              "a number")
+    parser.add_argument("--stall-ms", type=float, default=20.0,
+                        help="a client that stalls its JACK cycle this long ...")
+    parser.add_argument("--stall-every-cycles", type=int, default=1500,
+                        help="... every this many cycles, so the server xruns (0: none)")
     parser.add_argument("--verbose", action="store_true",
                         help="run the daemon with -v and print its clock diagnostics")
     args = parser.parse_args(argv)
@@ -138,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {jack_machine_description()}")
     server = JackServer(period_frames=args.period, realtime=not args.no_realtime).start()
     print(f"{server.describe()}; model {args.model} (threshold {args.threshold}); "
-          f"{args.bpm:g} BPM for {args.minutes:g} min")
+          f"{args.bpm:g} BPM for {args.minutes:g} min; a client stalling {args.stall_ms:g} ms "
+          f"every {args.stall_every_cycles} cycles")
     with tempfile.TemporaryDirectory() as tmp:
         if args.threshold == "dense":  # a start threshold per track at which each one plays
             args.model = model_playing_every_track(args.model, Path(tmp))
@@ -161,6 +167,7 @@ def soak(server: JackServer, args: argparse.Namespace, threshold: float | None,
                                     *(["-v"] if args.verbose else [])],
                            log_dir)
     alignment = Alignment(recorder.rate, args.bpm)
+    staller = StallingClient(server, args.stall_ms, args.stall_every_cycles)
     try:
         if not daemon.wait_for_log("musegan-live ready", 60.0):
             print(daemon.log())
@@ -201,6 +208,7 @@ def soak(server: JackServer, args: argparse.Namespace, threshold: float | None,
         daemon.signal(signal.SIGTERM)
         daemon.wait(10)
     finally:
+        staller.close()
         daemon.close()
         clock.close()
         recorder.close()
@@ -208,7 +216,7 @@ def soak(server: JackServer, args: argparse.Namespace, threshold: float | None,
     log = daemon.log()
     if args.verbose:
         print("\n".join(line for line in log.splitlines()
-                        if "tick(s) lost" in line or "gap" in line))
+                        if "tick(s) lost" in line or "gap" in line or "repeat" in line))
     stops = re.findall(r"clock stop at \S+ \(tick (\d+)", log)
     statuses = re.findall(r"late plans (\d+)", log)
     sender = re.findall(r"'late_dropped': (\d+)", log)

@@ -185,3 +185,33 @@ class JackMidiPlayer(_ClientProcess):
         if len(ports) != 1:
             raise RuntimeError(f"{self.port_name} is connected to {ports} of {client!r}")
         return ports[0]
+
+
+class StallingClient:
+    """A JACK client in this process whose process callback sleeps ``stall_ms`` every
+    ``every_cycles`` cycles: the server misses its deadline and xruns, as a badly behaved plug-in
+    does (``every_cycles`` 0: it never stalls). Close it before the server stops."""
+
+    def __init__(self, server: JackServer, stall_ms: float, every_cycles: int,
+                 name: str = "staller") -> None:
+        import time
+
+        from harness.jack_rig import environment
+
+        with environment(server.env):
+            import jack
+
+            self._client = jack.Client(name, no_start_server=True, servername=server.name)
+        self.cycles = 0
+
+        @self._client.set_process_callback
+        def process(_frames: int) -> None:
+            self.cycles += 1
+            if every_cycles and self.cycles % every_cycles == 0:
+                time.sleep(stall_ms / 1000)
+
+        self._client.activate()
+
+    def close(self) -> None:
+        self._client.deactivate()
+        self._client.close()
