@@ -12,11 +12,12 @@ import contextlib
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.jack_rig import JackServer, end_process, popen
+from harness.jack_rig import JackServer, end_process, environment, popen
 
 _SCRIPT = Path(__file__).with_name("client_process.py")
 
@@ -194,10 +195,6 @@ class StallingClient:
 
     def __init__(self, server: JackServer, stall_ms: float, every_cycles: int,
                  name: str = "staller") -> None:
-        import time
-
-        from harness.jack_rig import environment
-
         with environment(server.env):
             import jack
 

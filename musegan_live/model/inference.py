@@ -259,18 +259,24 @@ class Accompanist:
         replaces its start threshold (``None``: the model's own); ``density`` (track name ->
         factor) then moves tracks' thresholds (``NoteDecoding.with_density``).
         """
+        return self._decode(self.probabilities(condition, known_mask, z), threshold, density)
+
+    def _decode(self, probabilities: np.ndarray, threshold: float | None,
+                density: Mapping[str, float] | None,
+                sounding_before: np.ndarray | None = None) -> np.ndarray:
+        """The model's decoding, with ``threshold`` and ``density`` applied, of probabilities
+        ``[B, bars, 48, 84, 4]`` (``musegan_live.model.decoding.decode_notes``)."""
         decoding = self.decoding.with_threshold(threshold).with_density(density)
-        probabilities = self.probabilities(condition, known_mask, z)
-        return decode_notes(probabilities, self.output_tracks, decoding)
+        return decode_notes(probabilities, self.output_tracks, decoding, sounding_before)
 
     def last_bar_probabilities(
         self, condition: np.ndarray, known_mask: np.ndarray, z: np.ndarray
     ) -> np.ndarray:
         """Probabilities ``float32[B, 1, 48, 84, 4]`` of the window's last bar: the same numbers as
         bar 4 of :meth:`probabilities` (parity-checked at export), from the bar graphs."""
-        condition, known_mask, z = self._inputs(condition, known_mask, z)
         if self._bar_sessions is None:
             return self.probabilities(condition, known_mask, z)[:, -1:]
+        condition, known_mask, z = self._inputs(condition, known_mask, z)
         bar_encoder, bar_generator = self._bar_sessions
         past = self._past_beats(condition[:, :-1], known_mask[:, :-1])
         maps = bar_encoder.run(None, {"condition": condition[:, -1:],
@@ -318,10 +324,9 @@ class Accompanist:
         alone, with ``sounding_before`` ``bool[84, 4]`` (the notes decided for the step before
         the bar; None = silence) carried in (``musegan_live.model.decoding``).
         """
-        decoding = self.decoding.with_threshold(threshold).with_density(density)
         probabilities = self.last_bar_probabilities(condition, known_mask, z)
         before = None if sounding_before is None else np.asarray(sounding_before)[None]
-        return decode_notes(probabilities, self.output_tracks, decoding, before)[0, 0]
+        return self._decode(probabilities, threshold, density, before)[0, 0]
 
     def full_phrase(self, condition: np.ndarray, accompaniment: np.ndarray) -> np.ndarray:
         """The condition ``[B,4,48,84]`` put among the 4 output tracks -> ``bool[B,4,48,84,5]``."""

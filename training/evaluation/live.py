@@ -41,7 +41,12 @@ import numpy as np
 
 from musegan_live import metrics
 from musegan_live.representation import BEATS_PER_BAR, N_BARS, STEPS_PER_BAR, STEPS_PER_BEAT
-from training.evaluation.generation import DEFAULT_BATCH, AccompanistLike, generate
+from training.evaluation.generation import (
+    DEFAULT_BATCH,
+    AccompanistLike,
+    generate,
+    with_accompaniment,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -198,8 +203,7 @@ def evaluate_live(
         seconds = time.perf_counter() - started
         logger.info("live, %d beat(s) heard: %d plans in %.2f s", beats_heard, len(real), seconds)
         plans[beats_heard] = accompaniment
-        scored = bar4.copy()
-        scored[..., outputs] = accompaniment
+        scored = with_accompaniment(bar4, accompaniment, outputs)
         rows.append({
             "beats_heard": int(beats_heard),
             "heard_steps_in_bar": int(beats_heard * STEPS_PER_BEAT),
@@ -214,7 +218,7 @@ def evaluate_live(
         "rows": rows,
     }
     if sorted(plans) == list(range(BEATS_PER_BAR)):
-        scored = bar4.copy()
-        scored[..., outputs] = as_played([plans[b] for b in range(BEATS_PER_BAR)])
-        result["as_played"] = metrics.summarize(scored, all_tracks, cond)
+        played = as_played([plans[b] for b in range(BEATS_PER_BAR)])
+        result["as_played"] = metrics.summarize(with_accompaniment(bar4, played, outputs),
+                                                all_tracks, cond)
     return result
