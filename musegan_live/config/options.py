@@ -122,7 +122,8 @@ OPTIONS: dict[str, Option] = {option.key: option for option in [
            "with sync_start: the first note starts this many clicks (side stick on the drums "
            "channel) and bar 1 begins after them; 0 = no count-in", low=0, high=16),
     Option("input.port", "str", None,
-           f"the player's MIDI input (name or part of it); null = a virtual port '{CLIENT_NAME}'",
+           f"the player's MIDI input (name or part of it); null = a virtual port 'in' "
+           f"({CLIENT_NAME}:in on JACK, client {CLIENT_NAME}-in on ALSA)",
            nullable=True),
     Option("input.channel", "channel", None, "the player's channel: any, or 1..16",
            nullable=True),

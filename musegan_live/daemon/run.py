@@ -46,7 +46,6 @@ import mido
 from musegan_live.clock.follower import ClockEvent
 from musegan_live.clock.source import ClockSource, InternalTick
 from musegan_live.config.live import LiveConfig
-from musegan_live.config.options import CLIENT_NAME
 from musegan_live.daemon.file_part import FilePart
 from musegan_live.daemon.recording import Recording
 from musegan_live.daemon.status_line import StatusLine
@@ -161,7 +160,9 @@ class Daemon:
             logger.info("model ready in %.0f ms (loaded and warmed up)",
                         (time.perf_counter() - started) * 1000.0)
         if backend is not None:
-            self._ports = open_daemon_ports(backend, config.input.port or CLIENT_NAME,
+            # input.port null: a port of the backend's own default name ("in"), which on JACK
+            # sits in the same client as the outputs and so must not be named like them
+            self._ports = open_daemon_ports(backend, config.input.port,
                                             config.output_ports(), self.queue,
                                             self._on_server_shutdown)
             self.input_port, self.output_ports = self._ports.input, self._ports.outputs

@@ -21,7 +21,14 @@ import numpy as np
 import pytest
 
 from harness.jack_clients import RecordedEvent
-from harness.jack_rig import ClockMaster, DaemonProcess, JackServer, jack_connect, wait_until
+from harness.jack_rig import (
+    ClockMaster,
+    DaemonProcess,
+    JackServer,
+    jack_connect,
+    wait_for_jack_ports,
+    wait_until,
+)
 from harness.piano_part import BEAT_FRAMES_120, play_piano
 from musegan_live.clock.follower import MidiClockFollower
 
@@ -388,6 +395,24 @@ def test_jack_server_killed_under_the_daemon(jack_tools, live_model_dir, tmp_pat
     assert "restart musegan-live once JACK runs again" in log
     assert "all notes off" not in log or "stopping" in log
     assert "Traceback" not in log
+
+
+def test_with_no_ports_named_the_daemon_opens_an_input_and_an_output_of_its_own(
+    jack_server, live_model_dir, tmp_path
+):
+    """``musegan-live --clock internal`` and nothing else: a port to play into and one to
+    listen to, for other programs to connect (yesterday both were named musegan-live and the
+    second one's registration failed)."""
+    args = ["--model", str(live_model_dir), "--backend", "jack", "--clock", "internal"]
+    daemon = DaemonProcess(jack_server, args, tmp_path)
+    try:
+        assert wait_for_jack_ports(jack_server, {"musegan-live:in", "musegan-live:musegan-live"},
+                                   30.0, daemon.process), daemon.log()
+        assert daemon.wait_for_log("musegan-live ready", 10.0), daemon.log()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0, daemon.log()
+    finally:
+        daemon.close()
 
 
 def test_internal_clock_when_no_external_clock_comes(
