@@ -200,10 +200,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
     now = NowDistribution(cfg.data.live_mask_share, cfg.data.full_mask_share,
                           cfg.data.on_beat_share, cfg.data.after_beat_steps)
     # transposition multiplies small corpora (Freedoom: 266 phrases) without teaching new harmony
-    # held chords: the keyboard texture the live player uses most and POP909's piano least
     sampler = PhraseSampler(sources, condition_track, cfg.data.condition_dropout, now,
-                            transpose_semitones=cfg.data.transpose_semitones,
-                            held_chords_share=cfg.data.held_chords_share)
+                            transpose_semitones=cfg.data.transpose_semitones)
     validation = (PhraseSampler([(cfg.data.validation, 1.0)], condition_track, 0.0)
                   if cfg.data.validation else None)
 

@@ -12,11 +12,6 @@ the phrases of one batch are densified. Each example of a batch gets
 - optionally a transposition of every pitched track (not Drums) by the same random number of
   semitones, limited so that no note leaves the 84-pitch range (``transpose_semitones``, per
   file: a small corpus can be multiplied while a large one keeps its keys);
-- optionally (``held_chords_share``) the condition played as held chords: every pitch it sounds
-  in a span of one or two beats held from the span's start to just before its end
-  (:func:`hold_chords`), the harmony unchanged. Keyboard players comp that way, POP909's piano
-  parts (most of the data) rarely do, and a model that never heard it may leave tracks silent
-  behind it;
 - with probability ``condition_dropout``, a dropped condition: mask all 0 (generation from
   scratch) and ``dropped = True``, which tells the training loop to show the critic an empty
   condition track too (nobody played; see train.py).
@@ -137,26 +132,6 @@ def transpose_phrase(phrase: np.ndarray, max_semitones: int, rng: np.random.Gene
     return shift
 
 
-#: Spans (steps) :func:`hold_chords` draws from: one beat or two.
-HELD_CHORD_SPANS_STEPS: tuple[int, ...] = (STEPS_PER_BEAT, 2 * STEPS_PER_BEAT)
-
-
-def hold_chords(roll: np.ndarray, span_steps: int) -> None:
-    """Play one track as held chords, in place: ``roll`` ``bool[4, 48, 84]``.
-
-    The phrase is cut into spans of ``span_steps`` (a divisor of 48); every pitch that sounds
-    anywhere in a span sounds from its first step to its second-last one (the last step is the
-    release before the next span's chord is struck again). Pitches, and so the harmony of each
-    span, are unchanged; only the rhythm goes.
-    """
-    if STEPS_PER_BAR % span_steps:
-        raise ValueError(f"span_steps must divide {STEPS_PER_BAR}, got {span_steps}")
-    spans = roll.reshape(-1, span_steps, roll.shape[-1])
-    sounding = spans.any(axis=1, keepdims=True)
-    spans[...] = False
-    spans[:, :-1] = sounding
-
-
 def compact(data: SparseDataset) -> SparseDataset:
     """The same dataset with 8 bytes per note cell instead of 40.
 
@@ -181,8 +156,7 @@ class PhraseSampler:
     """Draws :class:`Batch` es from weighted LPD-5 sparse files.
 
     ``sources`` is a list of ``(path, weight)`` or ``(path, weight, transpose_semitones)``;
-    ``condition_track`` a track index; ``transpose_semitones`` applies to sources without their own;
-    ``held_chords_share`` of the examples get their condition as held chords (:func:`hold_chords`).
+    ``condition_track`` a track index; ``transpose_semitones`` applies to sources without their own.
     """
 
     def __init__(
@@ -192,7 +166,6 @@ class PhraseSampler:
         condition_dropout: float,
         now: NowDistribution | None = None,
         transpose_semitones: int = 0,
-        held_chords_share: float = 0.0,
     ) -> None:
         if not sources:
             raise DataFileError(
@@ -200,7 +173,6 @@ class PhraseSampler:
             )
         self.condition_track = condition_track
         self.condition_dropout = float(condition_dropout)
-        self.held_chords_share = float(held_chords_share)
         self.now = now or NowDistribution()
         others = [t for t in range(N_TRACKS) if t != condition_track]
         self.sources: list[_Source] = []
@@ -251,8 +223,6 @@ class PhraseSampler:
         dropped = rng.random(batch_size) < share
         now = self.now.draw(rng, batch_size)
         now[dropped] = 0
-        held = rng.random(batch_size) < self.held_chords_share
-        spans = rng.choice(HELD_CHORD_SPANS_STEPS, size=batch_size)
         phrases = np.empty((batch_size, *PHRASE_SHAPE), dtype=bool)
         for i in range(batch_size):
             source, index = self._pick(rng, bool(dropped[i]))
@@ -260,8 +230,6 @@ class PhraseSampler:
             drawn.phrase_into(index, phrases[i])
             if drawn.transpose_semitones:
                 transpose_phrase(phrases[i], drawn.transpose_semitones, rng)
-            if held[i]:
-                hold_chords(phrases[i, ..., self.condition_track], int(spans[i]))
         return Batch(phrases=phrases, known_mask=known_mask_from_now(now), dropped=dropped)
 
 

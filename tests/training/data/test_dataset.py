@@ -1,5 +1,4 @@
-"""Training batches (training/data/dataset.py): "now" masks, dropped conditions, transposition,
-held chords."""
+"""Training batches (training/data/dataset.py): "now" masks, dropped conditions, transposition."""
 
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from musegan_live.representation import (
 from training.data.dataset import (
     NowDistribution,
     PhraseSampler,
-    hold_chords,
     known_mask_from_now,
     synthetic_phrases,
     transpose_phrase,
@@ -137,35 +135,3 @@ def test_a_file_of_its_own_transposition_moves_while_the_others_keep_their_keys(
     batch = sampler.sample(400, np.random.default_rng(2))
     pitches = set(np.flatnonzero(batch.phrases[..., 1].any(axis=(0, 1, 2))).tolist())
     assert pitches == {40, *range(57, 64)}
-
-
-def test_held_chords_sound_every_pitch_of_a_span_from_its_start_to_just_before_its_end() -> None:
-    roll = np.zeros(PHRASE_SHAPE[:3], dtype=bool)
-    roll[0, 3:5, 10] = True  # a short note inside beat 1
-    roll[0, 20, 12] = True  # a one-step note inside beat 2
-    roll[1, :, 30] = True  # a note held through bar 2
-    hold_chords(roll, 12)
-    assert np.flatnonzero(roll[0, :, 10]).tolist() == list(range(0, 11))
-    assert np.flatnonzero(roll[0, :, 12]).tolist() == list(range(12, 23))
-    assert np.flatnonzero(roll[1, :, 30]).tolist() == [s for s in range(48) if s % 12 != 11]
-    assert roll.sum() == 11 + 11 + 44  # nothing else sounds
-
-
-def test_held_chords_span_must_divide_a_bar() -> None:
-    with pytest.raises(ValueError, match="divide"):
-        hold_chords(np.zeros(PHRASE_SHAPE[:3], dtype=bool), 10)
-
-
-def test_sampler_holds_the_condition_of_its_share_and_never_the_band(tmp_path: Path) -> None:
-    phrase = _one_note_phrase(40)
-    phrase[0, 5:7, 50, 1] = True  # a short piano note: held for its span when the share draws it
-    phrase[0, 5:7, 20, 3] = True  # the same on the bass: never held
-    path = tmp_path / "one.npz"
-    save_sparse_npz(path, phrase[None])
-    for share, expected in [(0.0, 0.0), (0.5, 0.5), (1.0, 1.0)]:
-        sampler = PhraseSampler([(path, 1.0)], condition_track=1, condition_dropout=0.0,
-                                held_chords_share=share)
-        batch = sampler.sample(400, np.random.default_rng(3))
-        held = batch.phrases[:, 0, 0, 50, 1]  # the short note now starts at its span's start
-        assert held.mean() == pytest.approx(expected, abs=0.08)
-        assert (batch.phrases[..., 3].sum(axis=(1, 2, 3)) == 2).all()
