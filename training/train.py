@@ -200,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the loop reads t
     now = NowDistribution(cfg.data.live_mask_share, cfg.data.full_mask_share,
                           cfg.data.on_beat_share, cfg.data.after_beat_steps)
     # transposition multiplies small corpora (Freedoom: 266 phrases) without teaching new harmony
+    # a key change at a bar line: songs seldom jump (C then F#), a player may, and a band that
+    # never heard it hesitates between the two keys and falls silent
     sampler = PhraseSampler(sources, condition_track, cfg.data.condition_dropout, now,
-                            transpose_semitones=cfg.data.transpose_semitones)
+                            transpose_semitones=cfg.data.transpose_semitones,
+                            modulation_share=cfg.data.modulation_share)
     validation = (PhraseSampler([(cfg.data.validation, 1.0)], condition_track, 0.0)
                   if cfg.data.validation else None)
 

@@ -54,6 +54,8 @@ class DataConfig:
     after_beat_steps: int = 3
     #: transpose each example's pitched tracks by up to this many semitones, up or down (0 = off)
     transpose_semitones: int = 0
+    #: share of examples that change key at a bar line (every pitched track, up to a tritone)
+    modulation_share: float = 0.0
 
 
 @dataclass
@@ -239,6 +241,7 @@ def _validate(cfg: Config) -> None:
     need(0 <= d.after_beat_steps < 12, "data.after_beat_steps", "must be in 0..11 (a beat)")
     need(0 <= d.transpose_semitones <= 11, "data.transpose_semitones",
          "must be in 0..11 semitones (0 = no transposition)")
+    need(0.0 <= d.modulation_share <= 1.0, "data.modulation_share", "must be in [0, 1]")
     for i, item in enumerate(cfg.data.train):
         need(bool(item.path), f"data.train[{i}].path", "must name an .npz file")
         need(item.weight > 0, f"data.train[{i}].weight", "must be > 0")

@@ -12,6 +12,9 @@ the phrases of one batch are densified. Each example of a batch gets
 - optionally a transposition of every pitched track (not Drums) by the same random number of
   semitones, limited so that no note leaves the 84-pitch range (``transpose_semitones``, per
   file: a small corpus can be multiplied while a large one keeps its keys);
+- optionally (``modulation_share``) a key change at a bar line: from a bar in 2..4 on, every
+  pitched track moves by one more random interval of up to a tritone (:func:`modulate_phrase`),
+  so chords a song never follows with (C then F#) still come with a band that plays them;
 - with probability ``condition_dropout``, a dropped condition: mask all 0 (generation from
   scratch) and ``dropped = True``, which tells the training loop to show the critic an empty
   condition track too (nobody played; see train.py).
@@ -114,7 +117,7 @@ def known_mask_from_now(now_steps: np.ndarray) -> np.ndarray:
 
 
 def transpose_phrase(phrase: np.ndarray, max_semitones: int, rng: np.random.Generator) -> int:
-    """Shift the pitched tracks of ``phrase`` (bool[4, 48, 84, 5], in place) by a random interval.
+    """Shift the pitched tracks of ``phrase`` (bool[bars, 48, 84, 5], in place) by a random interval.
 
     The interval is uniform over the semitones in ``-max_semitones..max_semitones`` that keep every
     pitched note inside the 84-pitch range (a phrase spanning the whole range stays put); Drums
@@ -130,6 +133,21 @@ def transpose_phrase(phrase: np.ndarray, max_semitones: int, rng: np.random.Gene
     if shift:
         phrase[..., pitched] = np.roll(phrase[..., pitched], shift, axis=2)
     return shift
+
+
+#: Largest interval of a modulation, semitones up or down: a tritone reaches every pitch class.
+MODULATION_SEMITONES = 6
+
+
+def modulate_phrase(phrase: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
+    """A key change at a random bar line of ``phrase`` (bool[4, 48, 84, 5], in place).
+
+    A bar ``b`` in 1..3 (0-based) is drawn, then bars ``b..3`` of every pitched track move
+    together as :func:`transpose_phrase` moves a phrase (up to ``MODULATION_SEMITONES``; 0 may be
+    drawn). Returns ``(b, shift in semitones)``.
+    """
+    bar = int(rng.integers(1, N_BARS))
+    return bar, transpose_phrase(phrase[bar:], MODULATION_SEMITONES, rng)
 
 
 def compact(data: SparseDataset) -> SparseDataset:
@@ -156,7 +174,8 @@ class PhraseSampler:
     """Draws :class:`Batch` es from weighted LPD-5 sparse files.
 
     ``sources`` is a list of ``(path, weight)`` or ``(path, weight, transpose_semitones)``;
-    ``condition_track`` a track index; ``transpose_semitones`` applies to sources without their own.
+    ``condition_track`` a track index; ``transpose_semitones`` applies to sources without their own;
+    ``modulation_share`` of the examples change key at a bar line (:func:`modulate_phrase`).
     """
 
     def __init__(
@@ -166,6 +185,7 @@ class PhraseSampler:
         condition_dropout: float,
         now: NowDistribution | None = None,
         transpose_semitones: int = 0,
+        modulation_share: float = 0.0,
     ) -> None:
         if not sources:
             raise DataFileError(
@@ -173,6 +193,7 @@ class PhraseSampler:
             )
         self.condition_track = condition_track
         self.condition_dropout = float(condition_dropout)
+        self.modulation_share = float(modulation_share)
         self.now = now or NowDistribution()
         others = [t for t in range(N_TRACKS) if t != condition_track]
         self.sources: list[_Source] = []
@@ -223,6 +244,7 @@ class PhraseSampler:
         dropped = rng.random(batch_size) < share
         now = self.now.draw(rng, batch_size)
         now[dropped] = 0
+        modulated = rng.random(batch_size) < self.modulation_share
         phrases = np.empty((batch_size, *PHRASE_SHAPE), dtype=bool)
         for i in range(batch_size):
             source, index = self._pick(rng, bool(dropped[i]))
@@ -230,6 +252,8 @@ class PhraseSampler:
             drawn.phrase_into(index, phrases[i])
             if drawn.transpose_semitones:
                 transpose_phrase(phrases[i], drawn.transpose_semitones, rng)
+            if modulated[i]:
+                modulate_phrase(phrases[i], rng)
         return Batch(phrases=phrases, known_mask=known_mask_from_now(now), dropped=dropped)
 
 

@@ -1,4 +1,5 @@
-"""Training batches (training/data/dataset.py): "now" masks, dropped conditions, transposition."""
+"""Training batches (training/data/dataset.py): "now" masks, dropped conditions, transposition,
+key changes at bar lines."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from training.data.dataset import (
     NowDistribution,
     PhraseSampler,
     known_mask_from_now,
+    modulate_phrase,
     synthetic_phrases,
     transpose_phrase,
 )
@@ -135,3 +137,41 @@ def test_a_file_of_its_own_transposition_moves_while_the_others_keep_their_keys(
     batch = sampler.sample(400, np.random.default_rng(2))
     pitches = set(np.flatnonzero(batch.phrases[..., 1].any(axis=(0, 1, 2))).tolist())
     assert pitches == {40, *range(57, 64)}
+
+
+def _note_in_every_bar(pitch: int) -> np.ndarray:
+    """A phrase with a piano note and a bass note a fifth below on beat 1 of each bar, a drum
+    hit too."""
+    phrase = np.zeros(PHRASE_SHAPE, dtype=bool)
+    phrase[:, 0:12, pitch, 1] = True
+    phrase[:, 0:12, pitch - 7, 3] = True
+    phrase[:, 0, 14, DRUMS] = True
+    return phrase
+
+
+def test_a_modulation_moves_every_pitched_track_from_one_bar_line_on_and_nothing_before() -> None:
+    rng = np.random.default_rng(4)
+    bars, shifts = set(), set()
+    for _ in range(300):
+        phrase = _note_in_every_bar(40)
+        bar, shift = modulate_phrase(phrase, rng)
+        bars.add(bar)
+        shifts.add(shift)
+        for b in range(4):
+            moved = shift if b >= bar else 0
+            assert np.flatnonzero(phrase[b, 0, :, 1]).tolist() == [40 + moved]
+            assert np.flatnonzero(phrase[b, 0, :, 3]).tolist() == [33 + moved]
+            assert np.flatnonzero(phrase[b, 0, :, DRUMS]).tolist() == [14]
+    assert bars == {1, 2, 3}
+    assert shifts == set(range(-6, 7))  # every pitch class is reached, the tritone included
+
+
+def test_sampler_modulates_only_its_share(tmp_path: Path) -> None:
+    path = tmp_path / "one.npz"
+    save_sparse_npz(path, _note_in_every_bar(40)[None])
+    for share, low, high in [(0.0, 0.0, 0.0), (1.0, 0.85, 0.97)]:
+        sampler = PhraseSampler([(path, 1.0)], condition_track=1, condition_dropout=0.0,
+                                modulation_share=share)
+        piano = sampler.sample(400, np.random.default_rng(5)).phrases[:, :, 0, :, 1]
+        changed = (piano != piano[:, :1]).any(axis=(1, 2))  # a later bar is not in bar 1's key
+        assert low <= changed.mean() <= high  # (a shift of 0 is drawn 1 time in 13)
