@@ -117,7 +117,7 @@ def known_mask_from_now(now_steps: np.ndarray) -> np.ndarray:
 
 
 def transpose_phrase(phrase: np.ndarray, max_semitones: int, rng: np.random.Generator) -> int:
-    """Shift the pitched tracks of ``phrase`` (bool[bars, 48, 84, 5], in place) by a random interval.
+    """Shift the pitched tracks of ``phrase`` (bool[bars, 48, 84, 5], in place) by one interval.
 
     The interval is uniform over the semitones in ``-max_semitones..max_semitones`` that keep every
     pitched note inside the 84-pitch range (a phrase spanning the whole range stays put); Drums
